@@ -1,0 +1,73 @@
+"""GET /api/health/: can this process reach its database, cache and broker?"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+from django.db import connection
+from django_q.brokers import get_broker
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the type tells why
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _cache() -> None:
+    cache.set("health:probe", "1", 10)
+    if cache.get("health:probe") != "1":
+        raise RuntimeError("cache did not return what was stored")
+
+
+def _broker() -> None:
+    broker = get_broker()
+    if not broker.ping():
+        raise RuntimeError("broker did not answer")
+    broker.queue_size()
+
+
+CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
+
+_component = inline_serializer(
+    "HealthComponent",
+    {"ok": serializers.BooleanField(), "ms": serializers.FloatField(required=False),
+     "error": serializers.CharField(required=False)},
+)
+
+
+@extend_schema(
+    responses={
+        200: inline_serializer(
+            "Health",
+            {"status": serializers.CharField(), **{name: _component for name in CHECKS}},
+        ),
+        503: inline_serializer(
+            "HealthDown",
+            {"status": serializers.CharField(), **{name: _component for name in CHECKS}},
+        ),
+    },
+    auth=[],
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def health(request):
+    results = {name: _check(probe) for name, probe in CHECKS.items()}
+    ok = all(r["ok"] for r in results.values())
+    # Error details stay out of the body: it is public, and exception text can hold secrets.
+    return Response({"status": "ok" if ok else "degraded", **results}, status=200 if ok else 503)

@@ -1,0 +1,92 @@
+"""Roles are Django groups with permissions; this module is their single definition."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+CUSTOMER = "customer"
+MANAGER = "manager"
+INVENTORY_MANAGER = "inventory manager"
+OPERATIONS = "operations"
+
+# (app_label, codename) per role. Staff roles also get `is_staff` from `seed_demo`.
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
+    CUSTOMER: [
+        ("orders", "add_order"),
+        ("orders", "view_order"),
+        ("orders", "view_product"),
+        ("notifications", "view_notification"),
+    ],
+    MANAGER: [
+        ("orders", "view_order"),
+        ("orders", "change_order"),
+        ("orders", "approve_order"),
+        ("orders", "view_orderitem"),
+        ("orders", "view_allocation"),
+        ("orders", "view_product"),
+        ("orders", "view_warehouse"),
+        ("orders", "view_stock"),
+        ("notifications", "view_notification"),
+    ],
+    INVENTORY_MANAGER: [
+        ("orders", "view_order"),
+        ("orders", "view_orderitem"),
+        ("orders", "view_allocation"),
+        ("orders", "view_product"),
+        ("orders", "add_product"),
+        ("orders", "change_product"),
+        ("orders", "view_warehouse"),
+        ("orders", "view_stock"),
+        ("orders", "change_stock"),
+        ("orders", "receive_stock"),
+        ("notifications", "view_notification"),
+    ],
+    OPERATIONS: [
+        ("orders", "view_order"),
+        ("orders", "change_order"),
+        ("orders", "view_orderitem"),
+        ("orders", "view_allocation"),
+        ("orders", "view_product"),
+        ("orders", "view_warehouse"),
+        ("orders", "view_stock"),
+        ("jobs", "view_jobrun"),
+        ("jobs", "change_jobrun"),
+        ("jobs", "delete_jobrun"),
+        ("jobs", "operate_jobs"),
+        ("jobs", "view_jobbatch"),
+        ("notifications", "view_notification"),
+    ],
+}
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Create the role groups and set their permissions exactly; safe to run any number of times."""
+    counts = {}
+    for role, wanted in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = []
+        for app_label, codename in wanted:
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is None:
+                raise LookupError(f"Role {role!r} needs missing permission {app_label}.{codename}")
+            perms.append(perm)
+        group.permissions.set(perms)
+        counts[role] = len(perms)
+    return counts
+
+
+def roles_sync_after_migrate(sender, app_config=None, **kwargs) -> None:
+    # post_migrate fires once per app, after Django created that app's permissions: the last
+    # app's signal is the first moment every permission a role needs exists.
+    from django.apps import apps
+
+    if app_config is not None and app_config is list(apps.get_app_configs())[-1]:
+        roles_sync()
+
+
+def user_has_role(user, role: str) -> bool:
+    return bool(user and user.is_authenticated and user.groups.filter(name=role).exists())

@@ -1,0 +1,18 @@
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help: the run fails at once."""
+
+
+class JobNotRegistered(LookupError):
+    """A ledger row names a class that is not a registered job; nothing is imported for it."""
+
+
+class Release(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by `Job.release()`: put the run back without counting the attempt."""
+
+    def __init__(self, delay: float = 0):
+        super().__init__(f"released for {delay:.1f}s")
+        self.delay = delay
+
+
+class JobTimedOut(Exception):  # noqa: N818 - reads as the event it reports
+    """The run outlived its lease: it timed out or its worker died."""

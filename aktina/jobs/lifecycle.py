@@ -1,0 +1,313 @@
+"""Every state change of a run, each a conditional UPDATE so that only one process makes it.
+
+queued --claim--> running --succeed--> succeeded
+                          --retry----> queued (later)     --fail--> failed
+                          --release--> queued (attempt not counted)
+queued --cancel--> cancelled;  failed|cancelled --operator retry--> queued
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import traceback as tb
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from aktina.jobs.broker import messages_send
+from aktina.jobs.models import JobAttempt, JobBatch, JobRun
+from aktina.jobs.signals import job_failed, job_succeeded
+
+logger = logging.getLogger("aktina.jobs")
+
+Status = JobRun.Status
+
+
+class RunNotChangeable(Exception):
+    """An operator asked for a transition the run's current state does not allow."""
+
+
+def backoff_seconds(run: JobRun, attempt: int) -> float:
+    """Delay before the next attempt: backoff[attempt-1], the last value repeating, ±10% jitter."""
+    steps = run.backoff or [0]
+    base = float(steps[min(attempt, len(steps)) - 1])
+    # Jitter spreads retries of runs that failed together (an outage) over time.
+    return max(0.0, base * random.uniform(0.9, 1.1))
+
+
+def can_retry(run: JobRun, now: dt.datetime) -> bool:
+    # Both bounds hold: a deadline (Laravel's retryUntil) cuts tries short, never extends them.
+    if run.retry_until is not None and now >= run.retry_until:
+        return False
+    return run.attempts < run.tries
+
+
+def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> bool:
+    now = timezone.now()
+    fields = {
+        "status": Status.RUNNING,
+        "attempts": F("attempts") + 1,
+        "started_at": now,
+        "lease_expires_at": now + dt.timedelta(seconds=timeout + grace),
+        "worker": worker,
+    }
+    return bool(
+        JobRun.objects.filter(pk=run_id, status=Status.QUEUED, available_at__lte=now).update(
+            **fields
+        )
+    )
+
+
+def run_release_unique_key(*, run: JobRun) -> None:
+    JobRun.objects.filter(pk=run.pk).update(unique_active=False)
+
+
+def run_succeed(*, run: JobRun) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        done = _finish(run, status=Status.SUCCEEDED, now=now, last_error=run.last_error)
+        if not done:
+            return False
+        if run.chain:
+            _dispatch_spec(run.chain[0], chain=run.chain[1:], chain_catch=run.chain_catch)
+        if run.batch_id:
+            batch_member_ended(batch_id=run.batch_id, failed=False)
+    run.status, run.finished_at = Status.SUCCEEDED, now
+    transaction.on_commit(lambda: job_succeeded.send(sender=JobRun, run=run))
+    return True
+
+
+def run_error(*, run: JobRun, job, exc: BaseException, permanent: bool) -> str:
+    """Record a failed attempt; retry later or fail for good. Returns the new status."""
+    now = timezone.now()
+    if not permanent and can_retry(run, now):
+        delay = backoff_seconds(run, run.attempts)
+        with transaction.atomic():
+            moved = _requeue(run, now=now, delay=delay, last_error=_describe(exc))
+            if moved:
+                _attempt_log(run, JobAttempt.Outcome.ERROR, now, exc)
+        return Status.QUEUED if moved else run.status
+    return run_fail(run=run, job=job, exc=exc, outcome=JobAttempt.Outcome.FAILED)
+
+
+def run_fail(*, run: JobRun, job, exc: BaseException, outcome: str) -> str:
+    now = timezone.now()
+    text = _describe(exc)
+    with transaction.atomic():
+        if not _finish(run, status=Status.FAILED, now=now, last_error=text):
+            return run.status
+        _attempt_log(run, outcome, now, exc)
+        hook_error = _call_failed_hook(job, exc)
+        if hook_error:
+            text = f"{text}\n\nfailed() hook raised: {hook_error}"
+            JobRun.objects.filter(pk=run.pk).update(last_error=text)
+        if run.chain_catch:
+            _dispatch_spec(run.chain_catch)
+        if run.batch_id:
+            batch_member_ended(batch_id=run.batch_id, failed=True)
+    run.status, run.last_error, run.finished_at = Status.FAILED, text, now
+    transaction.on_commit(lambda: job_failed.send(sender=JobRun, run=run, exception_text=text))
+    return Status.FAILED
+
+
+def run_release(*, run: JobRun, delay: float) -> bool:
+    """Back to the queue without spending the attempt (rate limited, overlapping, asked)."""
+    now = timezone.now()
+    return bool(
+        _requeue(run, now=now, delay=delay, last_error=run.last_error, refund_attempt=True)
+    )
+
+
+def run_expire(*, run: JobRun, job) -> str:
+    """The lease ran out: the run timed out or its worker died. That was an attempt."""
+    exc = _lease_error(run)
+    now = timezone.now()
+    if can_retry(run, now):
+        with transaction.atomic():
+            moved = _requeue(
+                run,
+                now=now,
+                delay=backoff_seconds(run, run.attempts),
+                last_error=str(exc),
+            )
+            if moved:
+                _attempt_log(run, JobAttempt.Outcome.TIMED_OUT, now, exc, with_traceback=False)
+        return Status.QUEUED
+    return run_fail(run=run, job=job, exc=exc, outcome=JobAttempt.Outcome.TIMED_OUT)
+
+
+def run_drop(*, run: JobRun, reason: str) -> str:
+    """End a claimed run as cancelled: its work no longer applies (its rows are gone)."""
+    with transaction.atomic():
+        if not _finish(run, status=Status.CANCELLED, now=timezone.now(), last_error=reason):
+            return run.status
+        if run.batch_id:
+            batch_member_ended(batch_id=run.batch_id, failed=False)
+    return Status.CANCELLED
+
+
+def run_cancel(*, run: JobRun) -> JobRun:
+    """Cancel a queued or delayed run. A running run cannot be stopped from outside."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, finished_at=now, unique_active=False
+        )
+        if not updated:
+            run.refresh_from_db()
+            raise RunNotChangeable(f"Run #{run.pk} is {run.status}; only queued runs can be cancelled.")
+        if run.batch_id:
+            batch_member_ended(batch_id=run.batch_id, failed=False)
+    run.refresh_from_db()
+    return run
+
+
+def run_retry(*, run: JobRun) -> JobRun:
+    """An operator's retry of a failed or cancelled run: same job, same options, fresh tries.
+
+    The attempt history stays. A retried batch member leaves its batch, whose callbacks have
+    already run exactly once.
+    """
+    now = timezone.now()
+    fields = {
+        "status": Status.QUEUED,
+        "attempts": 0,
+        "available_at": now,
+        "sent_at": now,
+        "finished_at": None,
+        "lease_expires_at": None,
+        "batch": None,
+        "unique_active": bool(run.unique_key),
+    }
+    if run.retry_until is not None:
+        fields["retry_until"] = now + (run.retry_until - run.created_at)
+    try:
+        with transaction.atomic():
+            updated = JobRun.objects.filter(
+                pk=run.pk, status__in=[Status.FAILED, Status.CANCELLED]
+            ).update(**fields)
+    except IntegrityError as exc:
+        raise RunNotChangeable(
+            f"Run #{run.pk}: another run with unique key {run.unique_key!r} is active."
+        ) from exc
+    if not updated:
+        run.refresh_from_db()
+        raise RunNotChangeable(f"Run #{run.pk} is {run.status}; only failed or cancelled runs retry.")
+    transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
+    run.refresh_from_db()
+    return run
+
+
+def batch_member_ended(*, batch_id, failed: bool) -> None:
+    """Count a member's end; fire catch on the first failure, then/finally when none remain.
+
+    Runs inside the member's own transaction; the UPDATE locks the batch row until commit, so
+    concurrent members see each other's counts and each callback fires exactly once.
+    """
+    JobBatch.objects.filter(pk=batch_id).update(
+        pending=F("pending") - 1, failed=F("failed") + (1 if failed else 0)
+    )
+    batch = JobBatch.objects.get(pk=batch_id)
+    if failed and batch.failed == 1 and batch.catch_spec:
+        _dispatch_spec(batch.catch_spec)
+    if batch.pending == 0:
+        batch_close(batch=batch)
+
+
+def batch_close(*, batch: JobBatch) -> None:
+    JobBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+    if batch.failed == 0 and not batch.cancelled and batch.then_spec:
+        _dispatch_spec(batch.then_spec)
+    if batch.finally_spec:
+        _dispatch_spec(batch.finally_spec)
+
+
+def _finish(run: JobRun, *, status: str, now: dt.datetime, last_error: str) -> bool:
+    # `attempts` pins the attempt this process owns: a run the sweeper already took back
+    # (lease expired) and restarted elsewhere is not ours to finish.
+    return bool(
+        JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
+            status=status,
+            finished_at=now,
+            lease_expires_at=None,
+            unique_active=False,
+            last_error=last_error,
+        )
+    )
+
+
+def _requeue(
+    run: JobRun,
+    *,
+    now: dt.datetime,
+    delay: float,
+    last_error: str,
+    refund_attempt: bool = False,
+) -> bool:
+    available_at = now + dt.timedelta(seconds=delay)
+    due = delay <= 0
+    fields = {
+        "status": Status.QUEUED,
+        "available_at": available_at,
+        "sent_at": now if due else None,
+        "lease_expires_at": None,
+        "last_error": last_error,
+    }
+    if refund_attempt:
+        fields["attempts"] = F("attempts") - 1
+    moved = JobRun.objects.filter(
+        pk=run.pk, status=Status.RUNNING, attempts=run.attempts
+    ).update(**fields)
+    if moved and due:
+        transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
+    return bool(moved)
+
+
+def _dispatch_spec(spec: dict, **kwargs) -> None:
+    from aktina.jobs.dispatching import run_dispatch
+
+    run_dispatch(spec=spec, **kwargs)
+
+
+def _attempt_log(
+    run: JobRun, outcome: str, now: dt.datetime, exc: BaseException, with_traceback: bool = True
+) -> None:
+    JobAttempt.objects.create(
+        run=run,
+        number=run.attempts,
+        outcome=outcome,
+        started_at=run.started_at,
+        finished_at=now,
+        worker=run.worker,
+        error=_describe(exc),
+        traceback="".join(tb.format_exception(exc)) if with_traceback else "",
+    )
+
+
+def _call_failed_hook(job, exc: BaseException) -> str:
+    if job is None:
+        return ""
+    try:
+        # A savepoint: a broken hook must not undo marking the run failed.
+        with transaction.atomic():
+            job.failed(exc)
+    except Exception as hook_exc:  # noqa: BLE001 - any hook error is reported, not raised
+        logger.exception("failed() hook of %s raised", job.job_name)
+        return _describe(hook_exc)
+    return ""
+
+
+def _lease_error(run: JobRun):
+    from aktina.jobs.exceptions import JobTimedOut
+
+    return JobTimedOut(
+        f"Attempt {run.attempts} did not finish within its {run.timeout}s timeout "
+        f"(timed out, or worker {run.worker or '?'} died)."
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

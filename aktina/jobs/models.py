@@ -1,0 +1,167 @@
+"""The job ledger: one row per dispatched job, the source of truth for its state.
+
+django-q2 only carries `run id` messages; whatever the broker does (redeliver, lose, duplicate),
+these rows decide what runs, when, and how often.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class JobBatch(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # Serialised job specs of the callbacks (see `aktina.jobs.specs`).
+    then_spec = models.JSONField(null=True, blank=True)
+    catch_spec = models.JSONField(null=True, blank=True)
+    finally_spec = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "job batches"
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @property
+    def processed(self) -> int:
+        return self.total - self.pending
+
+    @property
+    def progress(self) -> int:
+        """Per cent of member runs that have ended (succeeded, failed or cancelled)."""
+        return 100 if self.total == 0 else round(100 * self.processed / self.total)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+
+class JobRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    job_name = models.CharField(max_length=200, db_index=True)
+    queue = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    payload = models.JSONField(default=dict, help_text="Arguments; model instances as references.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started so far.")
+    tries = models.PositiveIntegerField(default=1)
+    timeout = models.PositiveIntegerField(default=60)
+    backoff = models.JSONField(default=list)
+    retry_until = models.DateTimeField(null=True, blank=True)
+    unique_key = models.CharField(max_length=255, null=True, blank=True)
+    unique_active = models.BooleanField(default=False)
+    unique_until = models.DateTimeField(null=True, blank=True)
+    unique_until_processing = models.BooleanField(default=False)
+    chain = models.JSONField(default=list, blank=True, help_text="Links to dispatch after success.")
+    chain_catch = models.JSONField(null=True, blank=True)
+    batch = models.ForeignKey(
+        JobBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    created_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    # When the broker message for the current availability went out; the sweeper re-sends
+    # messages that never led to a start.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("operate_jobs", "Can retry, cancel and delete job runs")]
+        constraints = [
+            # At most one active run per unique key, enforced by the database on every host.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                condition=Q(unique_active=True),
+                name="jobrun_one_active_per_unique_key",
+            ),
+        ]
+        indexes = [
+            # Sweeper and dashboards: due / stale / expired runs per status.
+            models.Index(fields=["status", "available_at"], name="jobrun_status_available"),
+            models.Index(fields=["status", "lease_expires_at"], name="jobrun_status_lease"),
+            models.Index(fields=["queue", "status", "created_at"], name="jobrun_queue_status"),
+            models.Index(fields=["status", "finished_at"], name="jobrun_status_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} #{self.pk} ({self.status})"
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return max(0.0, (self.started_at - self.available_at).total_seconds())
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+class JobAttempt(models.Model):
+    """One attempt that did not end the run well: its error stays visible to operators."""
+
+    class Outcome(models.TextChoices):
+        ERROR = "error", "Error (will retry)"
+        FAILED = "failed", "Failed"
+        TIMED_OUT = "timed_out", "Timed out or worker lost"
+        RELEASED = "released", "Released"
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField()
+    worker = models.CharField(max_length=120, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run_id", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of run {self.run_id}: {self.outcome}"
+
+
+class RateLimitWindow(models.Model):
+    """The start times inside the current window of one rate-limit key (a sliding log)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    starts = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class JobLock(models.Model):
+    """A `WithoutOverlapping` lock; it expires with its holder's lease."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    run = models.ForeignKey(JobRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

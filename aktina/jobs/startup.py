@@ -1,0 +1,48 @@
+"""Hooks that bring the job layer up inside django-q2 processes and after migrations."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger("aktina.jobs")
+
+SWEEP_SCHEDULE = "aktina-jobs-sweep"
+
+
+def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
+    from django_q.conf import Conf
+
+    from aktina.jobs.queues import queues_served_by
+    from aktina.jobs.sweeper import sweep_safely, sweeper_thread_start
+
+    served = queues_served_by(Conf.CLUSTER_NAME)
+    if not served:
+        logger.warning(
+            "cluster %r serves no queue: list it in JOBS_DEDICATED_QUEUES", Conf.CLUSTER_NAME
+        )
+    sweep_safely()
+    sweeper_thread_start()
+
+
+def schedules_ensure() -> None:
+    """Create or update the sweeper's django-q2 schedule; idempotent."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=SWEEP_SCHEDULE,
+        defaults={
+            "func": "aktina.jobs.sweeper.sweep",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": max(1, settings.JOBS_SWEEP_SECONDS // 60),
+            "repeats": -1,
+        },
+    )
+
+
+def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
+    from django.db import connections
+
+    if "django_q_schedule" in connections[using].introspection.table_names():
+        schedules_ensure()

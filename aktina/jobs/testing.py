@@ -1,0 +1,31 @@
+"""Run queued jobs inline through the worker's own code path (claim, execute, record)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from aktina.jobs.models import JobRun
+from aktina.jobs.sweeper import runs_expire_leases
+from aktina.jobs.worker import perform
+
+
+def work_off(*, queue: str | None = None, include_delayed: bool = False, limit: int = 1000) -> int:
+    """Perform due runs until none is left; returns how many deliveries were made.
+
+    `include_delayed` makes delayed and backed-off runs due now, as if their time had come.
+    """
+    done = 0
+    while done < limit:
+        runs_expire_leases()
+        due = JobRun.objects.filter(status=JobRun.Status.QUEUED)
+        if queue:
+            due = due.filter(queue=queue)
+        if include_delayed:
+            due.filter(available_at__gt=timezone.now()).update(available_at=timezone.now())
+        run = due.filter(available_at__lte=timezone.now()).order_by("available_at", "id").first()
+        if run is None:
+            return done
+        perform(run.pk, run.timeout or settings.JOBS_LEASE_GRACE_SECONDS)
+        done += 1
+    return done

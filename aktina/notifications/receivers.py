@@ -1,0 +1,21 @@
+"""Operations hear about every job that failed for good."""
+
+from __future__ import annotations
+
+from aktina.core.roles import OPERATIONS
+from aktina.jobs import job_failed
+from aktina.notifications.services import notification_send_to_role
+
+
+def on_job_failed(sender, run, exception_text: str = "", **kwargs) -> None:
+    notification_send_to_role(
+        role=OPERATIONS,
+        kind="job_failed",
+        subject=f"Job {run.job_name} #{run.pk} failed on queue {run.queue}",
+        body=f"{exception_text}\n\nRetry it from the admin: /admin/jobs/jobrun/{run.pk}/change/",
+        dedupe_key=f"job-failed-{run.pk}-{run.attempts}",
+    )
+
+
+def connect() -> None:
+    job_failed.connect(on_job_failed, dispatch_uid="notifications-job-failed")

@@ -1,0 +1,283 @@
+"""Aktina SCM settings: one module, every value from the environment (twelve-factor).
+
+`.env` in the project root is read when present; see `.env.example` for every variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- database -------------------------------------------------------------------------------
+# The embedded default is one SQLite file. IMMEDIATE transactions take the write lock at BEGIN,
+# which django-q2 needs: without it concurrent result saves fail with "database is locked".
+_SQLITE_DEFAULT = f"sqlite:///{VAR_DIR / 'aktina.sqlite3'}"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=_SQLITE_DEFAULT)}
+_db = DATABASES["default"]
+IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
+if IS_SQLITE:
+    if _db["NAME"] not in ("", ":memory:"):
+        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # A file test database (not :memory:) lets integration tests share it with a real qcluster.
+    _db["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(VAR_DIR / "test.sqlite3"))}
+else:
+    # Workers must keep connections: django-q2 otherwise opens 2-4 connections per task.
+    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=600)
+    _db["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- secret key -----------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not IS_SQLITE:
+        # Several hosts share a server database: each would invent its own key and reject the
+        # others' sessions and django-q2 messages.
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DATABASE_URL is a server.")
+    # The embedded default runs on one machine: a key generated once and kept beside the
+    # database is shared by the web process and every worker, and never committed.
+    _key_file = VAR_DIR / "secret_key"
+    _key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not _key_file.exists():
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()
+
+# --- apps -----------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "aktina.core",
+    "aktina.jobs",
+    "aktina.notifications",
+    "orders",
+    "analytics",
+    "ml",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "aktina.urls"
+WSGI_APPLICATION = "aktina.wsgi.application"
+ASGI_APPLICATION = "aktina.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the apps' static folders when collectstatic has not run (quick start).
+WHITENOISE_USE_FINDERS = True
+
+# --- cache ----------------------------------------------------------------------------------
+# Shared by every process and host: rate limits and django-q2's stats depend on it, so never a
+# per-process memory cache.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aktina"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "aktina_cache",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aktina"),
+        }
+    }
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "aktina.core.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env.str("THROTTLE_AUTH", default="20/min"),
+        "order_create": env.str("THROTTLE_ORDER_CREATE", default="600/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Aktina SCM API",
+    "DESCRIPTION": "Orders in, everything slow in background jobs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- email ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Aktina SCM <noreply@aktina.local>")
+
+# --- security (switchable for deployments behind TLS) -----------------------------------------
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if env.bool("DJANGO_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- background jobs ------------------------------------------------------------------------
+# Named queues of the job layer. Each may run as its own django-q2 cluster
+# (`manage.py qcluster --name <queue>`) once listed in JOBS_DEDICATED_QUEUES; the others are
+# served by the default cluster, so one plain `manage.py qcluster` serves everything.
+JOBS_QUEUES = {
+    "urgent": {"workers": env.int("Q_WORKERS_URGENT", default=2), "timeout": 300},
+    "order-approval": {"workers": env.int("Q_WORKERS_ORDER_APPROVAL", default=2), "timeout": 120},
+    "order-processing": {"workers": env.int("Q_WORKERS_ORDER_PROCESSING", default=2), "timeout": 300},
+    "notifications": {"workers": env.int("Q_WORKERS_NOTIFICATIONS", default=2), "timeout": 60},
+    "analytics": {"workers": env.int("Q_WORKERS_ANALYTICS", default=1), "timeout": 120},
+    "ml-processing": {"workers": env.int("Q_WORKERS_ML", default=1), "timeout": 600},
+    "default": {"workers": env.int("Q_WORKERS_DEFAULT", default=2), "timeout": 300},
+}
+_dedicated = env.list("JOBS_DEDICATED_QUEUES", default=[])
+JOBS_DEDICATED_QUEUES = list(JOBS_QUEUES) if _dedicated == ["*"] else _dedicated
+_unknown_queues = set(JOBS_DEDICATED_QUEUES) - set(JOBS_QUEUES)
+if _unknown_queues:
+    raise ImproperlyConfigured(f"JOBS_DEDICATED_QUEUES names unknown queues: {_unknown_queues}")
+JOBS_DEFAULT_CLUSTER = "aktina"
+JOBS_SWEEP_SECONDS = env.int("JOBS_SWEEP_SECONDS", default=5)
+JOBS_LEASE_GRACE_SECONDS = env.int("JOBS_LEASE_GRACE_SECONDS", default=30)
+JOBS_RESEND_AFTER_SECONDS = env.int("JOBS_RESEND_AFTER_SECONDS", default=300)
+# Extra modules whose Job classes workers must know (the apps' jobs.py are found on their own).
+JOBS_IMPORT = env.list("JOBS_IMPORT", default=[])
+JOBS_RETENTION = timedelta(days=env.int("JOBS_RETENTION_DAYS", default=7))
+
+Q_BROKER = env.str("Q_BROKER", default="orm")
+if Q_BROKER not in ("orm", "redis"):
+    raise ImproperlyConfigured("Q_BROKER must be 'orm' or 'redis'.")
+if Q_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("Q_BROKER=redis needs REDIS_URL.")
+_max_timeout = max(q["timeout"] for q in JOBS_QUEUES.values())
+Q_CLUSTER = {
+    # `name` salts django-q2's message signing, so every cluster of the site shares it.
+    "name": JOBS_DEFAULT_CLUSTER,
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": _max_timeout,
+    # Redelivery must come after any timeout; the ledger, not this timer, handles lost work.
+    "retry": _max_timeout + 120,
+    "max_attempts": 2,
+    "ack_failures": True,
+    # The ledger keeps results: no Task row per success (also avoids SQLite lock contention).
+    "save_limit": -1,
+    "bulk": env.int("Q_BULK", default=10),
+    "poll": 0.2,
+    "catch_up": False,
+    "label": "Django Q (broker)",
+    # INFO logs a line per enqueued message; the ledger already records every dispatch.
+    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
+    # Always defined: `qcluster --name X` crashes without it.
+    "ALT_CLUSTERS": {
+        name: {"workers": conf["workers"], "timeout": conf["timeout"], "retry": conf["timeout"] + 120}
+        for name, conf in JOBS_QUEUES.items()
+    },
+}
+if Q_BROKER == "orm":
+    Q_CLUSTER["orm"] = "default"
+else:
+    Q_CLUSTER["django_redis"] = "default"
+
+# --- application settings -------------------------------------------------------------------
+ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))
+ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
+ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
+QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)

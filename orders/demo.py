@@ -1,0 +1,183 @@
+"""Demo data: a catalogue, warehouses, stock, users per role, and optional order history.
+
+History is drawn with numpy in one go and written with bulk inserts: weekly and yearly
+seasonality, a gentle trend, and customers whose order frequency and basket size differ by
+orders of magnitude (lognormal), so analytics and ML have something real-looking to chew on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from aktina.core import roles
+from orders.models import Order, OrderItem, Product, Stock, Warehouse
+
+WAREHOUSES = [
+    ("ATH", "Athens central", 5000),
+    ("THS", "Thessaloniki north", 3000),
+    ("PAT", "Patras port", 1500),
+]
+CATEGORIES = ["Pallet", "Crate", "Label roll", "Stretch film", "Carton", "Strap", "Scanner"]
+USERS = [
+    # username, role, is_staff, is_superuser
+    ("admin", None, True, True),
+    ("manager", roles.MANAGER, True, False),
+    ("inventory", roles.INVENTORY_MANAGER, True, False),
+    ("operations", roles.OPERATIONS, True, False),
+    ("customer", roles.CUSTOMER, False, False),
+]
+SEED_KEY = "seed:{seed}:{i}"
+
+
+@transaction.atomic
+def demo_seed_base(*, password: str, seed: int = 7) -> dict:
+    """Catalogue, warehouses, stock and users; running it again changes nothing."""
+    roles.roles_sync()
+    rng = np.random.default_rng(seed)
+    warehouses = [
+        Warehouse.objects.get_or_create(code=c, defaults={"name": n, "capacity": cap})[0]
+        for c, n, cap in WAREHOUSES
+    ]
+    products = []
+    for i in range(40):
+        category = CATEGORIES[i % len(CATEGORIES)]
+        price = Decimal(str(round(float(rng.lognormal(3.2, 0.8)), 2)))
+        product, _ = Product.objects.get_or_create(
+            sku=f"SKU-{i + 1:04d}",
+            defaults={"name": f"{category} model {i + 1}", "unit_price": price},
+        )
+        products.append(product)
+    for product in products:
+        for warehouse in warehouses:
+            Stock.objects.get_or_create(
+                product=product,
+                warehouse=warehouse,
+                defaults={"quantity": int(rng.integers(20, 400))},
+            )
+    users = {}
+    User = get_user_model()
+    for username, role, is_staff, is_superuser in USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "email": f"{username}@aktina.local",
+                "is_staff": is_staff,
+                "is_superuser": is_superuser,
+            },
+        )
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        users[username] = user
+    return {"warehouses": len(warehouses), "products": len(products), "users": list(users)}
+
+
+def demo_seed_history(*, orders: int, seed: int = 7, years: float = 2.0) -> int:
+    """Add `orders` completed historical orders; returns how many were added (0 if present)."""
+    if orders <= 0:
+        return 0
+    if Order.objects.filter(idempotency_key=SEED_KEY.format(seed=seed, i=orders - 1)).exists():
+        return 0
+    rng = np.random.default_rng(seed)
+    products = list(Product.objects.filter(active=True).order_by("sku"))
+    if not products:
+        raise ValueError("Seed the catalogue first (demo_seed_base).")
+    customers = _history_customers(max(20, orders // 25), rng)
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    dates = _seasonal_dates(orders, rng, now=now, years=years)
+    # Lognormal activity: a few customers order very often, most rarely.
+    activity = rng.lognormal(0, 1.3, size=len(customers))
+    who = rng.choice(len(customers), size=orders, p=activity / activity.sum())
+    basket = rng.lognormal(0, 0.9, size=len(customers))
+    popularity = 1 / np.arange(1, len(products) + 1) ** 0.9
+    popularity /= popularity.sum()
+    prices = np.array([float(p.unit_price) for p in products])
+
+    added = 0
+    for start in range(0, orders, 5000):
+        end = min(orders, start + 5000)
+        with transaction.atomic():
+            added += _history_chunk(
+                range(start, end), seed, dates, who, basket, popularity, prices, products,
+                customers, rng,
+            )
+    return added
+
+
+def _history_chunk(idx, seed, dates, who, basket, popularity, prices, products, customers, rng):
+    lines_per_order = rng.integers(1, 5, size=len(idx))
+    order_objs, line_specs = [], []
+    for n, i in enumerate(idx):
+        picks = rng.choice(len(products), size=lines_per_order[n], replace=False, p=popularity)
+        qty = np.maximum(1, rng.poisson(2 * basket[who[i]], size=len(picks)))
+        total = float((prices[picks] * qty).sum())
+        order_objs.append(
+            Order(
+                customer_id=customers[who[i]],
+                status=Order.Status.COMPLETED,
+                total_amount=Decimal(str(round(total, 2))),
+                idempotency_key=SEED_KEY.format(seed=seed, i=i),
+                created_at=dates[i],
+                completed_at=dates[i] + dt.timedelta(days=2),
+            )
+        )
+        line_specs.append(list(zip(picks.tolist(), qty.tolist(), strict=True)))
+    Order.objects.bulk_create(order_objs, batch_size=1000)
+    items = [
+        OrderItem(order_id=o.pk, product=products[p], quantity=q, unit_price=products[p].unit_price)
+        for o, lines in zip(order_objs, line_specs, strict=True)
+        for p, q in lines
+    ]
+    OrderItem.objects.bulk_create(items, batch_size=2000)
+    return len(order_objs)
+
+
+def _history_customers(count: int, rng) -> list[int]:
+    User = get_user_model()
+    existing = set(
+        User.objects.filter(username__startswith="demo-customer-").values_list("username", flat=True)
+    )
+    # One hash for all: these accounts exist for history, not for logging in.
+    unusable = make_password(None)
+    new = [
+        User(username=f"demo-customer-{i:05d}", email=f"demo{i}@customers.local", password=unusable)
+        for i in range(count)
+        if f"demo-customer-{i:05d}" not in existing
+    ]
+    User.objects.bulk_create(new, batch_size=1000)
+    group = Group.objects.get(name=roles.CUSTOMER)
+    ids = list(
+        User.objects.filter(username__startswith="demo-customer-")
+        .order_by("username")
+        .values_list("id", flat=True)[:count]
+    )
+    group.user_set.add(*ids)
+    return ids
+
+
+def _seasonal_dates(n: int, rng, *, now: dt.datetime, years: float) -> list[dt.datetime]:
+    days = int(365 * years)
+    day = np.arange(days)
+    start = now - dt.timedelta(days=days)
+    weekday = np.array([(start + dt.timedelta(days=int(d))).weekday() for d in range(7)])
+    weekly = np.array([1.15, 1.2, 1.1, 1.05, 1.0, 0.55, 0.35])[weekday[day % 7]]
+    doy = np.array([(start + dt.timedelta(days=int(d))).timetuple().tm_yday for d in day])
+    yearly = 1 + 0.35 * np.sin(2 * np.pi * (doy - 80) / 365.25) + 0.4 * (doy > 320)
+    trend = 1 + 0.3 * day / days
+    weight = weekly * yearly * trend
+    picked = np.sort(rng.choice(days, size=n, p=weight / weight.sum()))
+    hours = rng.integers(8, 20, size=n)
+    return [
+        start + dt.timedelta(days=int(d), hours=int(h) - start.hour)
+        for d, h in zip(picked, hours, strict=True)
+    ]

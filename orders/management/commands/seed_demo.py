@@ -1,0 +1,32 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from orders.demo import demo_seed_base, demo_seed_history
+from orders.models import Product
+
+
+class Command(BaseCommand):
+    help = "Create demo warehouses, catalogue, stock and users; optionally order history."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default="aktina-demo")
+        parser.add_argument("--orders", type=int, default=0, help="historical orders to add")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing when products already exist"
+        )
+
+    def handle(self, *args, password, orders, seed, if_empty, **options):
+        if if_empty and Product.objects.exists():
+            self.stdout.write("Database already has data; not seeding.")
+            return
+        if orders < 0:
+            raise CommandError("--orders must be 0 or more.")
+        if len(password) < 8:
+            raise CommandError("--password must be at least 8 characters.")
+        base = demo_seed_base(password=password, seed=seed)
+        added = demo_seed_history(orders=orders, seed=seed)
+        self.stdout.write(
+            f"{base['warehouses']} warehouses, {base['products']} products, "
+            f"{added} historical orders added."
+        )
+        self.stdout.write("Users (password: %s): %s" % (password, ", ".join(base["users"])))

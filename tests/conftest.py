@@ -1,0 +1,47 @@
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from aktina.core import roles
+from tests.factories import UserFactory
+
+IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role: str | None = None, **kwargs):
+        user = UserFactory(**kwargs)
+        if role:
+            user.groups.add(user.groups.model.objects.get(name=role))
+            if role != roles.CUSTOMER:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def customer(make_user):
+    return make_user(roles.CUSTOMER, username="alice")
+
+
+@pytest.fixture
+def as_user(api):
+    def login(user):
+        api.force_authenticate(user)
+        return api
+
+    return login

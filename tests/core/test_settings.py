@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings_with(env: dict, expr: str) -> str:
+    code = f"import django, os; django.setup(); from django.conf import settings; print({expr})"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "Q_", "JOBS_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "DJANGO_SETTINGS_MODULE": "aktina.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        return "ERROR: " + out.stderr.strip().splitlines()[-1]
+    return out.stdout.strip()
+
+
+def test_database_defaults_to_sqlite_with_immediate_transactions():
+    out = _settings_with({}, "settings.DATABASES['default']['OPTIONS']['transaction_mode']")
+    assert out == "IMMEDIATE"
+
+
+def test_database_url_selects_postgresql_with_persistent_connections():
+    env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DJANGO_SECRET_KEY": "k" * 50}
+    expr = "settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['CONN_MAX_AGE']"
+    assert _settings_with(env, expr) == "('django.db.backends.postgresql', 600)"
+
+
+def test_server_database_without_secret_key_is_refused():
+    out = _settings_with({"DATABASE_URL": "postgres://u@127.0.0.1/x"}, "1")
+    assert out.startswith("ERROR") and "DJANGO_SECRET_KEY" in out
+
+
+def test_redis_url_switches_cache_to_redis_otherwise_database_cache():
+    expr = "settings.CACHES['default']['BACKEND']"
+    assert _settings_with({}, expr) == "django.core.cache.backends.db.DatabaseCache"
+    redis = _settings_with({"REDIS_URL": "redis://127.0.0.1:6379/3"}, expr)
+    assert redis == "django_redis.cache.RedisCache"
+
+
+def test_debug_is_off_unless_asked():
+    assert _settings_with({}, "settings.DEBUG") == "False"
+    assert _settings_with({"DJANGO_DEBUG": "true"}, "settings.DEBUG") == "True"
+
+
+def test_every_queue_has_an_alt_cluster_and_dedicated_queues_are_validated():
+    expr = "sorted(settings.Q_CLUSTER['ALT_CLUSTERS']) == sorted(settings.JOBS_QUEUES)"
+    assert _settings_with({}, expr) == "True"
+    out = _settings_with({"JOBS_DEDICATED_QUEUES": "nope"}, "1")
+    assert out.startswith("ERROR") and "nope" in out
+
+
+def test_redis_broker_needs_redis_url():
+    out = _settings_with({"Q_BROKER": "redis"}, "1")
+    assert out.startswith("ERROR") and "REDIS_URL" in out
+
+
+@pytest.mark.parametrize("cluster", ["urgent", "ml-processing", "default"])
+def test_qcluster_name_configuration_loads_for_every_queue(cluster):
+    # django-q2 reads Q_CLUSTER_NAME at import and pops ALT_CLUSTERS; it crashes without them.
+    expr = "__import__('django_q.conf', fromlist=['Conf']).Conf.CLUSTER_NAME"
+    assert _settings_with({"Q_CLUSTER_NAME": cluster}, expr) == cluster
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_",))},
+        "DJANGO_SECRET_KEY": "x7#Lk2!pQ9vZ@m4Rt8&wYc1^Hn6*Ub3(Ej5)Gs0_Fa-Dq=Ko+Ix~Pl",
+        "DJANGO_ALLOWED_HOSTS": "scm.example.com",
+        "DJANGO_SECURE_SSL_REDIRECT": "true",
+        "DJANGO_SECURE_COOKIES": "true",
+        "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SETTINGS_MODULE": "aktina.settings",
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

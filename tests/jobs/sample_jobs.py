@@ -1,0 +1,151 @@
+"""Jobs used by the job-layer tests; workers import them through JOBS_IMPORT.
+
+Effects are lines appended to files in a directory the test owns, so that a test can see what
+happened in another process (O_APPEND writes of one short line do not interleave).
+"""
+
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from aktina.jobs import Job, PermanentError, RateLimited, WithoutOverlapping
+
+
+def mark(marks: str, name: str, text: str = "") -> None:
+    with open(Path(marks) / name, "a") as f:
+        f.write(f"{time.time():.3f} {os.getpid()} {text}\n")
+
+
+def marks_of(marks, name: str) -> list[list[str]]:
+    path = Path(marks) / name
+    if not path.exists():
+        return []
+    return [line.split(" ", 2) for line in path.read_text().splitlines()]
+
+
+class NoopJob(Job):
+    queue = "default"
+
+    def __init__(self, n: int = 0):
+        self.n = n
+
+    def handle(self):
+        return None
+
+
+class MarkJob(Job):
+    queue = "default"
+    tries = 3
+
+    def __init__(self, marks: str, name: str, sleep: float = 0):
+        self.marks, self.name, self.sleep = marks, name, sleep
+
+    def handle(self):
+        mark(self.marks, self.name, f"start attempt={self.attempt}")
+        time.sleep(self.sleep)
+        mark(self.marks, self.name, "end")
+
+
+class FlakyJob(Job):
+    """Fails its first `failures` attempts."""
+
+    tries = 4
+    backoff = [1, 2, 4]
+
+    def __init__(self, marks: str, failures: int):
+        self.marks, self.failures = marks, failures
+
+    def handle(self):
+        mark(self.marks, "flaky", f"attempt={self.attempt}")
+        if self.attempt <= self.failures:
+            raise RuntimeError(f"flaky failure on attempt {self.attempt}")
+
+    def failed(self, exc):
+        mark(self.marks, "flaky-failed", str(exc))
+
+
+class BrokenJob(Job):
+    tries = 5
+
+    def __init__(self, marks: str):
+        self.marks = marks
+
+    def handle(self):
+        raise PermanentError("the order is malformed")
+
+    def failed(self, exc):
+        mark(self.marks, "broken-failed", str(exc))
+
+
+class PoisonJob(Job):
+    """Kills its own worker process every time, like an OOM kill or a segfault would."""
+
+    tries = 2
+    timeout = 5
+
+    def __init__(self, marks: str):
+        self.marks = marks
+
+    def handle(self):
+        mark(self.marks, "poison", f"attempt={self.attempt}")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def failed(self, exc):
+        mark(self.marks, "poison-failed", str(exc))
+
+
+class SlowJob(Job):
+    tries = 2
+    timeout = 3
+
+    def __init__(self, marks: str, seconds: float):
+        self.marks, self.seconds = marks, seconds
+
+    def handle(self):
+        mark(self.marks, "slow", f"attempt={self.attempt}")
+        time.sleep(self.seconds)
+        mark(self.marks, "slow-end")
+
+    def failed(self, exc):
+        mark(self.marks, "slow-failed", str(exc))
+
+
+class UniqueJob(Job):
+    unique_for = timedelta(hours=1)
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def unique_id(self):
+        return f"unique-{self.key}"
+
+    def handle(self):
+        return None
+
+
+class CarrierJob(Job):
+    timeout = 30
+
+    def __init__(self, marks: str, n: int = 0):
+        self.marks, self.n = marks, n
+
+    def middleware(self):
+        return [RateLimited("test-carrier", 10, per=60)]
+
+    def handle(self):
+        mark(self.marks, "carrier", str(self.n))
+
+
+class ExclusiveJob(Job):
+    def __init__(self, marks: str, sleep: float = 0.3):
+        self.marks, self.sleep = marks, sleep
+
+    def middleware(self):
+        return [WithoutOverlapping("exclusive", release_after=0.2)]
+
+    def handle(self):
+        mark(self.marks, "exclusive", "start")
+        time.sleep(self.sleep)
+        mark(self.marks, "exclusive", "end")
