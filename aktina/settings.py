@@ -213,7 +213,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-q2 logs a line per message at INFO; the ledger already records every run.
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 # --- background jobs ------------------------------------------------------------------------
@@ -254,7 +258,7 @@ Q_CLUSTER = {
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": _max_timeout,
     # Redelivery must come after any timeout; the ledger, not this timer, handles lost work.
-    "retry": _max_timeout + 120,
+    "retry": env.int("Q_RETRY", default=_max_timeout + 120),
     "max_attempts": 2,
     "ack_failures": True,
     # The ledger keeps results: no Task row per success (also avoids SQLite lock contention).
@@ -263,8 +267,6 @@ Q_CLUSTER = {
     "poll": 0.2,
     "catch_up": False,
     "label": "Django Q (broker)",
-    # INFO logs a line per enqueued message; the ledger already records every dispatch.
-    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
     # Always defined: `qcluster --name X` crashes without it.
     "ALT_CLUSTERS": {
         name: {"workers": conf["workers"], "timeout": conf["timeout"], "retry": conf["timeout"] + 120}
@@ -280,4 +282,6 @@ else:
 ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
+ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)
+ORDER_REMINDER_DELAY_SECONDS = env.int("ORDER_REMINDER_DELAY_SECONDS", default=86400)
 QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)

@@ -45,3 +45,20 @@ def as_user(api):
         return api
 
     return login
+
+
+@pytest.fixture
+def live_cluster(transactional_db, tmp_path):
+    """Start real qcluster processes: `live_cluster()` or `live_cluster(name="urgent", **env)`."""
+    from tests.live import LiveCluster
+
+    started = []
+
+    def start(name: str | None = None, **env):
+        cluster = LiveCluster(tmp_path, name=name, **env).start()
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()

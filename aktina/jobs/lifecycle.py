@@ -68,7 +68,8 @@ def run_release_unique_key(*, run: JobRun) -> None:
 def run_succeed(*, run: JobRun) -> bool:
     now = timezone.now()
     with transaction.atomic():
-        done = _finish(run, status=Status.SUCCEEDED, now=now, last_error=run.last_error)
+        # Earlier attempts' errors stay in the attempt log; the run itself ended well.
+        done = _finish(run, status=Status.SUCCEEDED, now=now, last_error="")
         if not done:
             return False
         if run.chain:
@@ -199,6 +200,21 @@ def run_retry(*, run: JobRun) -> JobRun:
     transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
     run.refresh_from_db()
     return run
+
+
+def runs_retry_failed(*, queue: str | None = None) -> int:
+    """Retry every failed run (of one queue); returns how many went back to the queue."""
+    failed = JobRun.objects.filter(status=Status.FAILED).order_by("id")
+    if queue:
+        failed = failed.filter(queue=queue)
+    retried = 0
+    for run in failed.iterator():
+        try:
+            run_retry(run=run)
+        except RunNotChangeable:
+            continue  # its unique key is taken again, or someone else retried it first
+        retried += 1
+    return retried
 
 
 def batch_member_ended(*, batch_id, failed: bool) -> None:

@@ -22,6 +22,8 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
         logger.warning(
             "cluster %r serves no queue: list it in JOBS_DEDICATED_QUEUES", Conf.CLUSTER_NAME
         )
+    else:
+        logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
     sweep_safely()
     sweeper_thread_start()
 
