@@ -80,11 +80,12 @@ def roles_sync() -> dict[str, int]:
 
 
 def roles_sync_after_migrate(sender, app_config=None, **kwargs) -> None:
-    # post_migrate fires once per app, after Django created that app's permissions: the last
-    # app's signal is the first moment every permission a role needs exists.
+    # post_migrate fires once per app with models, after Django created that app's
+    # permissions: the last such app's signal is the first moment every permission exists.
     from django.apps import apps
 
-    if app_config is not None and app_config is list(apps.get_app_configs())[-1]:
+    with_models = [a for a in apps.get_app_configs() if a.models_module is not None]
+    if app_config is not None and app_config is with_models[-1]:
         roles_sync()
 
 

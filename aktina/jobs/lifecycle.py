@@ -13,7 +13,7 @@ import logging
 import random
 import traceback as tb
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -45,20 +45,31 @@ def can_retry(run: JobRun, now: dt.datetime) -> bool:
     return run.attempts < run.tries
 
 
-def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> bool:
+def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun | None:
+    """queued -> running for a due run; returns the claimed run, or None when it is not ours.
+
+    One UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): the claim and the read are one
+    statement, which is most of the ledger's cost per job.
+    """
     now = timezone.now()
-    fields = {
-        "status": Status.RUNNING,
-        "attempts": F("attempts") + 1,
-        "started_at": now,
-        "lease_expires_at": now + dt.timedelta(seconds=timeout + grace),
-        "worker": worker,
-    }
-    return bool(
-        JobRun.objects.filter(pk=run_id, status=Status.QUEUED, available_at__lte=now).update(
-            **fields
-        )
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = %s, "
+        "lease_expires_at = %s, worker = %s WHERE id = %s AND status = %s AND available_at <= %s "
+        "RETURNING *"
     )
+    params = [
+        Status.RUNNING,
+        adapt(now),
+        adapt(now + dt.timedelta(seconds=timeout + grace)),
+        worker,
+        run_id,
+        Status.QUEUED,
+        adapt(now),
+    ]
+    claimed = list(JobRun.objects.raw(sql, params))
+    return claimed[0] if claimed else None
 
 
 def run_release_unique_key(*, run: JobRun) -> None:
@@ -67,15 +78,18 @@ def run_release_unique_key(*, run: JobRun) -> None:
 
 def run_succeed(*, run: JobRun) -> bool:
     now = timezone.now()
-    with transaction.atomic():
-        # Earlier attempts' errors stay in the attempt log; the run itself ended well.
-        done = _finish(run, status=Status.SUCCEEDED, now=now, last_error="")
-        if not done:
-            return False
-        if run.chain:
-            _dispatch_spec(run.chain[0], chain=run.chain[1:], chain_catch=run.chain_catch)
-        if run.batch_id:
-            batch_member_ended(batch_id=run.batch_id, failed=False)
+    if run.chain or run.batch_id:
+        with transaction.atomic():
+            done = _finish(run, status=Status.SUCCEEDED, now=now, last_error="")
+            if not done:
+                return False
+            if run.chain:
+                _dispatch_spec(run.chain[0], chain=run.chain[1:], chain_catch=run.chain_catch)
+            if run.batch_id:
+                batch_member_ended(batch_id=run.batch_id, failed=False)
+    # A lone run needs no transaction around its single UPDATE (3 statements fewer on SQLite).
+    elif not _finish(run, status=Status.SUCCEEDED, now=now, last_error=""):
+        return False
     run.status, run.finished_at = Status.SUCCEEDED, now
     transaction.on_commit(lambda: job_succeeded.send(sender=JobRun, run=run))
     return True
@@ -243,16 +257,24 @@ def batch_close(*, batch: JobBatch) -> None:
 
 def _finish(run: JobRun, *, status: str, now: dt.datetime, last_error: str) -> bool:
     # `attempts` pins the attempt this process owns: a run the sweeper already took back
-    # (lease expired) and restarted elsewhere is not ours to finish.
-    return bool(
-        JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
-            status=status,
-            finished_at=now,
-            lease_expires_at=None,
-            unique_active=False,
-            last_error=last_error,
+    # (lease expired) and restarted elsewhere is not ours to finish. Raw SQL: this runs once
+    # per job and the ORM's query building costs more than the statement itself.
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, finished_at = %s, lease_expires_at = NULL, "
+            "unique_active = %s, last_error = %s WHERE id = %s AND status = %s AND attempts = %s",
+            [
+                status,
+                connection.ops.adapt_datetimefield_value(now),
+                False,
+                last_error,
+                run.pk,
+                Status.RUNNING,
+                run.attempts,
+            ],
         )
-    )
+        return cursor.rowcount == 1
 
 
 def _requeue(

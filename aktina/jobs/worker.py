@@ -35,12 +35,13 @@ def worker_id() -> str:
 
 def perform(run_id: int, timeout: int) -> str:
     """Entry point of every broker message. Returns the run's status after this delivery."""
-    if not run_claim(
+    run = run_claim(
         run_id=run_id, timeout=timeout, worker=worker_id(), grace=settings.JOBS_LEASE_GRACE_SECONDS
-    ):
+    )
+    if run is None:
         # Already running elsewhere, finished, cancelled, or not yet due: a duplicate delivery.
         return "skipped"
-    return execute(JobRun.objects.get(pk=run_id))
+    return execute(run)
 
 
 def execute(run: JobRun) -> str:

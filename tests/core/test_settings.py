@@ -32,7 +32,7 @@ def test_database_defaults_to_sqlite_with_immediate_transactions():
 def test_database_url_selects_postgresql_with_persistent_connections():
     env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "DJANGO_SECRET_KEY": "k" * 50}
     expr = "settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['CONN_MAX_AGE']"
-    assert _settings_with(env, expr) == "('django.db.backends.postgresql', 600)"
+    assert _settings_with(env, expr) == "django.db.backends.postgresql 600"
 
 
 def test_server_database_without_secret_key_is_refused():
@@ -79,6 +79,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "DJANGO_SECURE_SSL_REDIRECT": "true",
         "DJANGO_SECURE_COOKIES": "true",
         "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
         "DJANGO_SETTINGS_MODULE": "aktina.settings",
     }
     out = subprocess.run(

@@ -1,0 +1,325 @@
+"""Writes of the analytics app: incremental metric updates, the full rebuild, queue alerts.
+
+What an order counts as (the same rules in `metrics_apply_order` and `metrics_rebuild`):
+- Per day (the local date the order was placed): every order counts in `orders` and in its
+  current status; cancelled and rejected orders add no revenue (`orders_booked` excludes them).
+- Per customer and per product only booked orders count: a cancel removes the order there.
+- Lead time: `shipped_at - created_at`, or `completed_at - created_at` for imported history
+  that has no shipped_at; counted on the day the order was placed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django.utils import timezone
+
+from analytics.models import (
+    CustomerMetric,
+    DailyMetric,
+    DailyStatusMetric,
+    OrderContribution,
+    ProductMetric,
+    QueueWaitIncident,
+)
+from orders.models import Order, OrderItem
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_CACHE_KEY = "dashboard.analytics"
+NOT_BOOKED = frozenset({Order.Status.CANCELLED, Order.Status.REJECTED})
+_ORDER_FIELDS = ("id", "customer_id", "status", "total_amount", "created_at", "shipped_at",
+                 "completed_at")  # fmt: skip
+
+
+# --- one order's contribution -------------------------------------------------------------
+def _contribution(order: dict, items: list[tuple[int, int, Decimal]]) -> OrderContribution:
+    """What `order` (a values() row) and its (product_id, quantity, unit_price) lines count as."""
+    end = order["shipped_at"] or order["completed_at"]
+    lines: dict[int, list] = {}
+    for product_id, quantity, unit_price in items:
+        units, revenue = lines.get(product_id, (0, Decimal("0")))
+        lines[product_id] = [units + quantity, revenue + quantity * unit_price]
+    return OrderContribution(
+        order_id=order["id"],
+        customer_id=order["customer_id"],
+        day=timezone.localdate(order["created_at"]),
+        placed_at=order["created_at"],
+        status=order["status"],
+        booked=order["status"] not in NOT_BOOKED,
+        revenue=order["total_amount"],
+        lead_time_seconds=int((end - order["created_at"]).total_seconds()) if end else None,
+        lines=[[pid, units, str(revenue)] for pid, (units, revenue) in sorted(lines.items())],
+    )
+
+
+def _effects(c: OrderContribution | None) -> dict[tuple, dict[str, object]]:
+    """The increments `c` adds to each aggregate row, keyed by (kind, *key)."""
+    if c is None:
+        return {}
+    effects: dict[tuple, dict[str, object]] = {
+        ("day", c.day): {
+            "orders": 1,
+            "orders_booked": int(c.booked),
+            "revenue": Decimal(c.revenue) if c.booked else Decimal("0"),
+            "lead_time_orders": int(c.lead_time_seconds is not None),
+            "lead_time_total_seconds": c.lead_time_seconds or 0,
+        },
+        ("status", c.day, c.status): {"orders": 1},
+    }
+    if c.booked:
+        effects[("customer", c.customer_id)] = {"orders": 1, "revenue": Decimal(c.revenue)}
+        for product_id, units, revenue in c.lines:
+            effects[("product", product_id)] = {
+                "units": units,
+                "revenue": Decimal(revenue),
+                "orders": 1,
+            }
+    return effects
+
+
+def _difference(old: OrderContribution | None, new: OrderContribution | None) -> dict:
+    before, after = _effects(old), _effects(new)
+    diff = {}
+    for key in before.keys() | after.keys():
+        fields = {}
+        for name in before.get(key, {}).keys() | after.get(key, {}).keys():
+            delta = after.get(key, {}).get(name, 0) - before.get(key, {}).get(name, 0)
+            if delta:
+                fields[name] = delta
+        if fields:
+            diff[key] = fields
+    return diff
+
+
+_TARGETS = {
+    "day": (DailyMetric, ("day",)),
+    "status": (DailyStatusMetric, ("day", "status")),
+    "customer": (CustomerMetric, ("customer_id",)),
+    "product": (ProductMetric, ("product_id",)),
+}
+
+
+def _bump(model, key: dict, fields: dict) -> None:
+    """Add `fields` to the row `key` (creating it); drop the row when its orders reach 0."""
+    increments = {name: F(name) + value for name, value in fields.items()}
+    if not model.objects.filter(**key).update(**increments):
+        try:
+            with transaction.atomic():
+                model.objects.create(**key, **fields)
+        except IntegrityError:
+            # Another order created the row meanwhile: add to it.
+            model.objects.filter(**key).update(**increments)
+    if fields.get("orders", 0) < 0:
+        model.objects.filter(**key, orders__lte=0).delete()
+
+
+def _customer_dates_refresh(customer_id: int) -> None:
+    # Min/max cannot be undone incrementally: re-read them from this customer's contributions
+    # (two probes of the (customer_id, booked, placed_at) index, bounded by their orders).
+    booked = OrderContribution.objects.filter(customer_id=customer_id, booked=True)
+    first = booked.order_by("placed_at").values_list("placed_at", flat=True).first()
+    last = booked.order_by("-placed_at").values_list("placed_at", flat=True).first()
+    CustomerMetric.objects.filter(customer_id=customer_id).update(
+        first_order_at=first, last_order_at=last
+    )
+
+
+@transaction.atomic
+def metrics_apply_order(*, order_id: int) -> bool:
+    """Bring the metrics up to date with one order; returns whether anything changed.
+
+    Idempotent: the order's previous contribution is stored, and only the difference to its
+    present state is applied, in one transaction with the order's row locked. A missing
+    (deleted) order removes its contribution. Cost does not depend on history size.
+    """
+    order = Order.objects.select_for_update().filter(pk=order_id).values(*_ORDER_FIELDS).first()
+    old = OrderContribution.objects.select_for_update().filter(order_id=order_id).first()
+    new = None
+    if order is not None:
+        items = list(
+            OrderItem.objects.filter(order_id=order_id).values_list(
+                "product_id", "quantity", "unit_price"
+            )
+        )
+        new = _contribution(order, items)
+    diff = _difference(old, new)
+    changed = bool(diff) or (old is None) != (new is None)
+    if new is not None:
+        new.save()
+    elif old is not None:
+        old.delete()
+    for (kind, *key), fields in sorted(diff.items(), key=lambda kv: repr(kv[0])):
+        model, names = _TARGETS[kind]
+        _bump(model, dict(zip(names, key, strict=True)), fields)
+    for kind, *key in diff:
+        if kind == "customer":
+            _customer_dates_refresh(key[0])
+    if changed:
+        transaction.on_commit(dashboard_invalidate)
+    return changed
+
+
+def dashboard_invalidate() -> None:
+    try:
+        cache.delete(DASHBOARD_CACHE_KEY)
+    except Exception:
+        # The metrics are committed; an unreachable cache must not fail the job. The cached
+        # copy expires after DASHBOARD_TTL_SECONDS anyway.
+        logger.warning("could not invalidate %s", DASHBOARD_CACHE_KEY, exc_info=True)
+
+
+# --- the full rebuild ---------------------------------------------------------------------
+@transaction.atomic
+def metrics_rebuild(*, chunk: int = 5000) -> dict[str, int]:
+    """Recompute every metric from the orders with bulk reads and writes; deterministic."""
+    if connection.vendor == "postgresql":
+        # Incremental updates lock their contribution row; make them wait for the rebuild.
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {OrderContribution._meta.db_table} IN EXCLUSIVE MODE")
+    for model in (OrderContribution, DailyMetric, DailyStatusMetric, CustomerMetric, ProductMetric):
+        model.objects.all().delete()
+    products: dict[int, list] = defaultdict(lambda: [0, Decimal("0"), 0])
+    orders = Order.objects.order_by("pk").values(*_ORDER_FIELDS)
+    last_pk, count = 0, 0
+    while True:
+        rows = list(orders.filter(pk__gt=last_pk)[:chunk])
+        if not rows:
+            break
+        last_pk = rows[-1]["id"]
+        lines = defaultdict(list)
+        for order_id, *line in (
+            OrderItem.objects.filter(order_id__gte=rows[0]["id"], order_id__lte=last_pk)
+            .order_by("id")
+            .values_list("order_id", "product_id", "quantity", "unit_price")
+        ):
+            lines[order_id].append(line)
+        contributions = [_contribution(row, lines[row["id"]]) for row in rows]
+        for c in contributions:
+            if c.booked:
+                for product_id, units, revenue in c.lines:
+                    totals = products[product_id]
+                    totals[0] += units
+                    totals[1] += Decimal(revenue)
+                    totals[2] += 1
+        OrderContribution.objects.bulk_create(contributions, batch_size=1000)
+        count += len(contributions)
+
+    contributions = OrderContribution.objects.order_by()
+    booked = Q(booked=True)
+    DailyMetric.objects.bulk_create(
+        [
+            DailyMetric(**row)
+            for row in contributions.values("day")
+            .annotate(
+                orders=Count("order_id"),
+                orders_booked=Count("order_id", filter=booked),
+                revenue=Sum("revenue", filter=booked, default=Decimal("0")),
+                lead_time_orders=Count("lead_time_seconds"),
+                lead_time_total_seconds=Sum("lead_time_seconds", default=0),
+            )
+            .order_by("day")
+        ],
+        batch_size=1000,
+    )
+    DailyStatusMetric.objects.bulk_create(
+        [
+            DailyStatusMetric(**row)
+            for row in contributions.values("day", "status")
+            .annotate(orders=Count("order_id"))
+            .order_by("day", "status")
+        ],
+        batch_size=1000,
+    )
+    CustomerMetric.objects.bulk_create(
+        [
+            CustomerMetric(**row)
+            for row in contributions.filter(booked)
+            .values("customer_id")
+            .annotate(
+                orders=Count("order_id"),
+                revenue=Sum("revenue"),
+                first_order_at=Min("placed_at"),
+                last_order_at=Max("placed_at"),
+            )
+            .order_by("customer_id")
+        ],
+        batch_size=1000,
+    )
+    ProductMetric.objects.bulk_create(
+        [
+            ProductMetric(product_id=pid, units=units, revenue=revenue, orders=n)
+            for pid, (units, revenue, n) in sorted(products.items())
+        ],
+        batch_size=1000,
+    )
+    transaction.on_commit(dashboard_invalidate)
+    return {
+        "orders": count,
+        "days": DailyMetric.objects.count(),
+        "customers": CustomerMetric.objects.count(),
+        "products": ProductMetric.objects.count(),
+    }
+
+
+# --- queue wait alerts --------------------------------------------------------------------
+def queue_wait_threshold(queue: str) -> int:
+    overrides = getattr(settings, "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE", {}) or {}
+    return int(overrides.get(queue, settings.QUEUE_WAIT_ALERT_SECONDS))
+
+
+def queue_wait_alerts_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
+    """Open an incident (and notify operations once) for each queue whose oldest waiting run
+    has waited longer than its threshold; close the incident once the wait is back under it.
+    """
+    from aktina.core.roles import OPERATIONS
+    from aktina.jobs.selectors import queue_stats
+    from aktina.notifications.services import notification_send_to_role
+
+    now = now or timezone.now()
+    opened, closed = [], []
+    open_incidents = {i.queue: i for i in QueueWaitIncident.objects.filter(ended_at__isnull=True)}
+    for stats in queue_stats(now=now):
+        queue = stats["queue"]
+        oldest = stats["oldest_waiting_at"]
+        wait = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        threshold = queue_wait_threshold(queue)
+        incident = open_incidents.get(queue)
+        if wait >= threshold:
+            if incident is not None:
+                if wait > incident.peak_wait_seconds:
+                    QueueWaitIncident.objects.filter(pk=incident.pk).update(peak_wait_seconds=wait)
+                continue
+            try:
+                with transaction.atomic():
+                    incident = QueueWaitIncident.objects.create(
+                        queue=queue, threshold_seconds=threshold, started_at=now,
+                        peak_wait_seconds=wait,
+                    )  # fmt: skip
+                    notification_send_to_role(
+                        role=OPERATIONS,
+                        kind="queue_wait",
+                        subject=f"Queue {queue!r}: jobs waiting {wait / 60:.1f} min",
+                        body=(
+                            f"The oldest waiting run of queue {queue!r} has waited {wait:.0f} s "
+                            f"(threshold {threshold} s, {stats['pending']} pending). "
+                            "See /dashboard/queues/."
+                        ),
+                        dedupe_key=f"queue-wait:{queue}:{incident.pk}",
+                    )
+            except IntegrityError:
+                continue  # another checker opened it first
+            opened.append(queue)
+        elif incident is not None:
+            QueueWaitIncident.objects.filter(pk=incident.pk, ended_at__isnull=True).update(
+                ended_at=now
+            )
+            closed.append(queue)
+    return {"opened": opened, "closed": closed}

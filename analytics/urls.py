@@ -1,0 +1,11 @@
+from django.urls import path
+
+from analytics import views
+
+app_name = "analytics"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("queues/", views.queues, name="queues"),
+    path("queues/<str:queue>/retry/", views.queue_retry_failed, name="queue-retry"),
+]

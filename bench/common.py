@@ -1,0 +1,90 @@
+"""Benchmark plumbing: a throwaway database, Django set up against it, a real qcluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, str]:
+    """Point this process at a fresh benchmark database and return the env for children."""
+    if database_url is None:
+        path = Path(tempfile.mkdtemp(prefix=f"aktina-{name}-")) / "bench.sqlite3"
+        database_url = f"sqlite:///{path}"
+    elif database_url.startswith("postgres"):
+        _recreate_postgres(database_url)
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "aktina.settings",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789"),
+            **env,
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    return dict(os.environ)
+
+
+def _recreate_postgres(url: str) -> None:
+    import psycopg
+
+    base, dbname = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+class Cluster:
+    def __init__(self, env: dict[str, str], name: str | None = None):
+        args = [sys.executable, "manage.py", "qcluster"] + (["--name", name] if name else [])
+        self.log = tempfile.NamedTemporaryFile(prefix="qcluster-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> float:
+    started = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("benchmark did not finish in time")
+        time.sleep(interval)
+    return time.perf_counter() - started
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def median(values):
+    import statistics
+
+    return statistics.median(values)
