@@ -129,6 +129,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns per request otherwise
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -227,7 +228,10 @@ LOGGING = {
 JOBS_QUEUES = {
     "urgent": {"workers": env.int("Q_WORKERS_URGENT", default=2), "timeout": 300},
     "order-approval": {"workers": env.int("Q_WORKERS_ORDER_APPROVAL", default=2), "timeout": 120},
-    "order-processing": {"workers": env.int("Q_WORKERS_ORDER_PROCESSING", default=2), "timeout": 300},
+    "order-processing": {
+        "workers": env.int("Q_WORKERS_ORDER_PROCESSING", default=2),
+        "timeout": 300,
+    },
     "notifications": {"workers": env.int("Q_WORKERS_NOTIFICATIONS", default=2), "timeout": 60},
     "analytics": {"workers": env.int("Q_WORKERS_ANALYTICS", default=1), "timeout": 120},
     "ml-processing": {"workers": env.int("Q_WORKERS_ML", default=1), "timeout": 600},
@@ -269,7 +273,11 @@ Q_CLUSTER = {
     "label": "Django Q (broker)",
     # Always defined: `qcluster --name X` crashes without it.
     "ALT_CLUSTERS": {
-        name: {"workers": conf["workers"], "timeout": conf["timeout"], "retry": conf["timeout"] + 120}
+        name: {
+            "workers": conf["workers"],
+            "timeout": conf["timeout"],
+            "retry": conf["timeout"] + 120,
+        }
         for name, conf in JOBS_QUEUES.items()
     },
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +25,9 @@ def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, s
         {
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "aktina.settings",
-            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789"),
+            "DJANGO_SECRET_KEY": os.environ.get(
+                "DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789"
+            ),
             **env,
         }
     )
@@ -50,22 +53,24 @@ def _recreate_postgres(url: str) -> None:
 class Cluster:
     def __init__(self, env: dict[str, str], name: str | None = None):
         args = [sys.executable, "manage.py", "qcluster"] + (["--name", name] if name else [])
-        self.log = tempfile.NamedTemporaryFile(prefix="qcluster-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the cluster runs
+            prefix="qcluster-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> float:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Cluster, median, percentile, setup_django, wait_for  # noqa: E402
+from bench.common import Cluster, median, percentile, setup_django, wait_for
 
 
 def main() -> None:
@@ -66,7 +66,9 @@ def main() -> None:
     from django.db import connection
 
     raw, ledger = median(raw_rates), median(ledger_rates)
-    print(f"database: {connection.vendor}, n={args.n}, workers={args.workers}, rounds={args.rounds}")
+    print(
+        f"database: {connection.vendor}, n={args.n}, workers={args.workers}, rounds={args.rounds}"
+    )
     print(f"raw django-q2 : {', '.join(f'{r:.0f}' for r in raw_rates)} tasks/s")
     print(f"ledger        : {', '.join(f'{r:.0f}' for r in ledger_rates)} jobs/s")
     result = {

@@ -63,9 +63,9 @@ def demo_seed_base(*, password: str, seed: int = 7) -> dict:
                 defaults={"quantity": int(rng.integers(20, 400))},
             )
     users = {}
-    User = get_user_model()
+    user_model = get_user_model()
     for username, role, is_staff, is_superuser in USERS:
-        user, created = User.objects.get_or_create(
+        user, created = user_model.objects.get_or_create(
             username=username,
             defaults={
                 "email": f"{username}@aktina.local",
@@ -108,8 +108,16 @@ def demo_seed_history(*, orders: int, seed: int = 7, years: float = 2.0) -> int:
         end = min(orders, start + 5000)
         with transaction.atomic():
             added += _history_chunk(
-                range(start, end), seed, dates, who, basket, popularity, prices, products,
-                customers, rng,
+                range(start, end),
+                seed,
+                dates,
+                who,
+                basket,
+                popularity,
+                prices,
+                products,
+                customers,
+                rng,
             )
     return added
 
@@ -143,21 +151,25 @@ def _history_chunk(idx, seed, dates, who, basket, popularity, prices, products, 
 
 
 def _history_customers(count: int, rng) -> list[int]:
-    User = get_user_model()
+    user_model = get_user_model()
     existing = set(
-        User.objects.filter(username__startswith="demo-customer-").values_list("username", flat=True)
+        user_model.objects.filter(username__startswith="demo-customer-").values_list(
+            "username", flat=True
+        )
     )
     # One hash for all: these accounts exist for history, not for logging in.
     unusable = make_password(None)
     new = [
-        User(username=f"demo-customer-{i:05d}", email=f"demo{i}@customers.local", password=unusable)
+        user_model(
+            username=f"demo-customer-{i:05d}", email=f"demo{i}@customers.local", password=unusable
+        )
         for i in range(count)
         if f"demo-customer-{i:05d}" not in existing
     ]
-    User.objects.bulk_create(new, batch_size=1000)
+    user_model.objects.bulk_create(new, batch_size=1000)
     group = Group.objects.get(name=roles.CUSTOMER)
     ids = list(
-        User.objects.filter(username__startswith="demo-customer-")
+        user_model.objects.filter(username__startswith="demo-customer-")
         .order_by("username")
         .values_list("id", flat=True)[:count]
     )

@@ -60,7 +60,9 @@ class Stock(models.Model):
         permissions = [("receive_stock", "Can receive stock into a warehouse")]
         constraints = [
             models.UniqueConstraint(fields=["product", "warehouse"], name="stock_unique_per_pair"),
-            models.CheckConstraint(condition=Q(quantity__gte=0), name="stock_quantity_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="stock_quantity_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(quantity_allocated__gte=0), name="stock_allocated_not_negative"
             ),
@@ -128,6 +130,7 @@ class Order(models.Model):
     failure_reason = models.TextField(blank=True)
     carrier = models.CharField(max_length=40, blank=True)
     tracking_number = models.CharField(max_length=64, blank=True)
+    label_url = models.CharField(max_length=500, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -165,14 +168,16 @@ class OrderItem(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_item_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="order_item_quantity_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(unit_price__gte=0), name="order_item_price_not_negative"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.product_id}"
+        return f"{self.quantity} x {self.product_id}"
 
     @property
     def line_total(self) -> Decimal:
@@ -187,9 +192,32 @@ class Allocation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["order_item", "stock"], name="allocation_unique_per_pair"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="allocation_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["order_item", "stock"], name="allocation_unique_per_pair"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="allocation_quantity_positive"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.quantity} of line {self.order_item_id} from stock {self.stock_id}"
+
+
+class OrderStatusChange(models.Model):
+    """One row per status change: the order's timeline, written by the service that changed it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=24, choices=Order.Status.choices, blank=True)
+    to_status = models.CharField(max_length=24, choices=Order.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"

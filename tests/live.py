@@ -3,6 +3,7 @@ database, so a test watches the same ledger the workers write."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,7 +61,11 @@ class LiveCluster:
             args += ["--name", self.name]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -69,7 +74,9 @@ class LiveCluster:
         """Worker processes: the grandchildren of qcluster (qcluster -> sentinel -> workers)."""
         out = subprocess.run(
             ["ps", "-o", "pid=,ppid=", "-g", str(self.proc.pid)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.split()
         pairs = list(zip(map(int, out[::2]), map(int, out[1::2]), strict=True))
         children = {pid for pid, ppid in pairs if ppid == self.proc.pid}
@@ -80,14 +87,10 @@ class LiveCluster:
             return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # leave no worker behind
-        except ProcessLookupError:
-            pass
         self.proc.wait()
         self._log.close()
         self.proc = None

@@ -45,8 +45,11 @@ CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
 
 _component = inline_serializer(
     "HealthComponent",
-    {"ok": serializers.BooleanField(), "ms": serializers.FloatField(required=False),
-     "error": serializers.CharField(required=False)},
+    {
+        "ok": serializers.BooleanField(),
+        "ms": serializers.FloatField(required=False),
+        "error": serializers.CharField(required=False),
+    },
 )
 
 

@@ -45,8 +45,15 @@ class JobAttemptInline(admin.TabularInline):
 @admin.register(JobRun)
 class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     list_display = [
-        "id", "job_name", "queue", "status", "attempts_display", "created_at", "available_at",
-        "finished_at", "error_summary",
+        "id",
+        "job_name",
+        "queue",
+        "status",
+        "attempts_display",
+        "created_at",
+        "available_at",
+        "finished_at",
+        "error_summary",
     ]
     list_filter = ["status", "queue", "job_name"]
     search_fields = ["=id", "unique_key", "job_name", "payload", "last_error"]
@@ -55,24 +62,65 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     inlines = [JobAttemptInline]
     actions = ["retry_runs", "cancel_runs"]
     readonly_fields = [
-        "job_name", "queue", "status", "payload", "attempts", "tries", "timeout", "backoff",
-        "retry_until", "unique_key", "unique_active", "unique_until", "batch", "chain",
-        "chain_catch", "created_at", "available_at", "sent_at", "started_at", "finished_at",
-        "lease_expires_at", "worker", "wait_display", "run_display", "last_error",
+        "job_name",
+        "queue",
+        "status",
+        "payload",
+        "attempts",
+        "tries",
+        "timeout",
+        "backoff",
+        "retry_until",
+        "unique_key",
+        "unique_active",
+        "unique_until",
+        "batch",
+        "chain",
+        "chain_catch",
+        "created_at",
+        "available_at",
+        "sent_at",
+        "started_at",
+        "finished_at",
+        "lease_expires_at",
+        "worker",
+        "wait_display",
+        "run_display",
+        "last_error",
     ]
     fieldsets = [
         (None, {"fields": ["job_name", "queue", "status", "payload", "last_error"]}),
         ("Attempts", {"fields": ["attempts", "tries", "timeout", "backoff", "retry_until"]}),
         (
             "Timeline",
-            {"fields": ["created_at", "available_at", "sent_at", "started_at", "finished_at",
-                        "lease_expires_at", "worker", "wait_display", "run_display"]},
+            {
+                "fields": [
+                    "created_at",
+                    "available_at",
+                    "sent_at",
+                    "started_at",
+                    "finished_at",
+                    "lease_expires_at",
+                    "worker",
+                    "wait_display",
+                    "run_display",
+                ]
+            },
         ),
-        ("Uniqueness, chain and batch", {
-            "classes": ["collapse"],
-            "fields": ["unique_key", "unique_active", "unique_until", "chain", "chain_catch",
-                       "batch"],
-        }),
+        (
+            "Uniqueness, chain and batch",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "unique_key",
+                    "unique_active",
+                    "unique_until",
+                    "chain",
+                    "chain_catch",
+                    "batch",
+                ],
+            },
+        ),
     ]
 
     @admin.display(description="attempts")
@@ -115,12 +163,31 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
 
 @admin.register(JobBatch)
 class JobBatchAdmin(OperationsOnly, admin.ModelAdmin):
-    list_display = ["id", "name", "total", "pending", "failed", "progress_display", "created_at",
-                    "finished_at", "cancelled_at"]
+    list_display = [
+        "id",
+        "name",
+        "total",
+        "pending",
+        "failed",
+        "progress_display",
+        "created_at",
+        "finished_at",
+        "cancelled_at",
+    ]
     search_fields = ["name", "=id"]
     actions = ["cancel_batches"]
-    readonly_fields = ["name", "total", "pending", "failed", "then_spec", "catch_spec",
-                       "finally_spec", "created_at", "finished_at", "cancelled_at"]
+    readonly_fields = [
+        "name",
+        "total",
+        "pending",
+        "failed",
+        "then_spec",
+        "catch_spec",
+        "finally_spec",
+        "created_at",
+        "finished_at",
+        "cancelled_at",
+    ]
 
     @admin.display(description="progress")
     def progress_display(self, batch: JobBatch) -> str:

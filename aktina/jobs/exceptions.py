@@ -6,7 +6,7 @@ class JobNotRegistered(LookupError):
     """A ledger row names a class that is not a registered job; nothing is imported for it."""
 
 
-class Release(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Release(Exception):
     """Raised by `Job.release()`: put the run back without counting the attempt."""
 
     def __init__(self, delay: float = 0):
@@ -14,5 +14,5 @@ class Release(Exception):  # noqa: N818 - a control-flow signal, not an error
         self.delay = delay
 
 
-class JobTimedOut(Exception):  # noqa: N818 - reads as the event it reports
+class JobTimedOut(Exception):
     """The run outlived its lease: it timed out or its worker died."""

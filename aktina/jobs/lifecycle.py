@@ -131,9 +131,7 @@ def run_fail(*, run: JobRun, job, exc: BaseException, outcome: str) -> str:
 def run_release(*, run: JobRun, delay: float) -> bool:
     """Back to the queue without spending the attempt (rate limited, overlapping, asked)."""
     now = timezone.now()
-    return bool(
-        _requeue(run, now=now, delay=delay, last_error=run.last_error, refund_attempt=True)
-    )
+    return bool(_requeue(run, now=now, delay=delay, last_error=run.last_error, refund_attempt=True))
 
 
 def run_expire(*, run: JobRun, job) -> str:
@@ -173,7 +171,9 @@ def run_cancel(*, run: JobRun) -> JobRun:
         )
         if not updated:
             run.refresh_from_db()
-            raise RunNotChangeable(f"Run #{run.pk} is {run.status}; only queued runs can be cancelled.")
+            raise RunNotChangeable(
+                f"Run #{run.pk} is {run.status}; only queued runs can be cancelled."
+            )
         if run.batch_id:
             batch_member_ended(batch_id=run.batch_id, failed=False)
     run.refresh_from_db()
@@ -210,7 +210,9 @@ def run_retry(*, run: JobRun) -> JobRun:
         ) from exc
     if not updated:
         run.refresh_from_db()
-        raise RunNotChangeable(f"Run #{run.pk} is {run.status}; only failed or cancelled runs retry.")
+        raise RunNotChangeable(
+            f"Run #{run.pk} is {run.status}; only failed or cancelled runs retry."
+        )
     transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
     run.refresh_from_db()
     return run
@@ -296,9 +298,9 @@ def _requeue(
     }
     if refund_attempt:
         fields["attempts"] = F("attempts") - 1
-    moved = JobRun.objects.filter(
-        pk=run.pk, status=Status.RUNNING, attempts=run.attempts
-    ).update(**fields)
+    moved = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
+        **fields
+    )
     if moved and due:
         transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
     return bool(moved)
@@ -332,7 +334,7 @@ def _call_failed_hook(job, exc: BaseException) -> str:
         # A savepoint: a broken hook must not undo marking the run failed.
         with transaction.atomic():
             job.failed(exc)
-    except Exception as hook_exc:  # noqa: BLE001 - any hook error is reported, not raised
+    except Exception as hook_exc:
         logger.exception("failed() hook of %s raised", job.job_name)
         return _describe(hook_exc)
     return ""

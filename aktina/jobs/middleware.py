@@ -36,7 +36,7 @@ class RateLimited:
             if len(starts) >= self.limit:
                 # Wake just after the oldest start leaves the window; jitter avoids a stampede.
                 return max(0.0, min(starts) + self.per - now) + random.uniform(0.05, 1.0)
-            window.starts = sorted(starts + [now])[-self.limit :]
+            window.starts = sorted([*starts, now])[-self.limit :]
             window.save(update_fields=["starts"])
         return None
 

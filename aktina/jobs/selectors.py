@@ -28,7 +28,9 @@ def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
             delayed=Count("id", filter=Q(status=Status.QUEUED, available_at__gt=now)),
             running=Count("id", filter=Q(status=Status.RUNNING)),
             failed=Count("id", filter=Q(status=Status.FAILED)),
-            oldest_waiting_at=Min("available_at", filter=Q(status=Status.QUEUED, available_at__lte=now)),
+            oldest_waiting_at=Min(
+                "available_at", filter=Q(status=Status.QUEUED, available_at__lte=now)
+            ),
         )
     }
     done = {
@@ -67,9 +69,7 @@ def queue_timeseries(*, hours: int = 24, now: dt.datetime | None = None) -> list
     now = now or timezone.now()
     since = (now - dt.timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
     rows = (
-        JobRun.objects.filter(
-            status__in=[Status.SUCCEEDED, Status.FAILED], finished_at__gte=since
-        )
+        JobRun.objects.filter(status__in=[Status.SUCCEEDED, Status.FAILED], finished_at__gte=since)
         .annotate(bucket=TruncHour("finished_at"))
         .values("bucket", "queue")
         .annotate(

@@ -56,7 +56,10 @@ def runs_expire_leases() -> int:
 def runs_promote_due() -> int:
     """Send messages for delayed or backed-off runs that have become due."""
     now = timezone.now()
-    return _send_marked(JobRun.objects.filter(status=Status.QUEUED, sent_at__isnull=True, available_at__lte=now), now)
+    return _send_marked(
+        JobRun.objects.filter(status=Status.QUEUED, sent_at__isnull=True, available_at__lte=now),
+        now,
+    )
 
 
 def runs_resend_stale() -> int:
@@ -100,7 +103,7 @@ def _send_marked(candidates, now: dt.datetime) -> int:
 def sweep_safely() -> dict[str, int] | None:
     try:
         return sweep()
-    except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
+    except Exception:
         logger.exception("job sweeper pass failed")
         return None
 

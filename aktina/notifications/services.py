@@ -55,7 +55,12 @@ def _send_many(users: Iterable, kind, subject, body, order, dedupe_key) -> list[
     sent = []
     for user in users:
         n = notification_send(
-            recipient=user, kind=kind, subject=subject, body=body, order=order, dedupe_key=dedupe_key
+            recipient=user,
+            kind=kind,
+            subject=subject,
+            body=body,
+            order=order,
+            dedupe_key=dedupe_key,
         )
         if n is not None:
             sent.append(n)

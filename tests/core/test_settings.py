@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _settings_with(env: dict, expr: str) -> str:
     code = f"import django, os; django.setup(); from django.conf import settings; print({expr})"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "Q_", "JOBS_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "Q_", "JOBS_"))
+    }
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**base, "DJANGO_SETTINGS_MODULE": "aktina.settings", **env},
@@ -37,7 +41,8 @@ def test_database_url_selects_postgresql_with_persistent_connections():
 
 def test_server_database_without_secret_key_is_refused():
     out = _settings_with({"DATABASE_URL": "postgres://u@127.0.0.1/x"}, "1")
-    assert out.startswith("ERROR") and "DJANGO_SECRET_KEY" in out
+    assert out.startswith("ERROR")
+    assert "DJANGO_SECRET_KEY" in out
 
 
 def test_redis_url_switches_cache_to_redis_otherwise_database_cache():
@@ -56,12 +61,14 @@ def test_every_queue_has_an_alt_cluster_and_dedicated_queues_are_validated():
     expr = "sorted(settings.Q_CLUSTER['ALT_CLUSTERS']) == sorted(settings.JOBS_QUEUES)"
     assert _settings_with({}, expr) == "True"
     out = _settings_with({"JOBS_DEDICATED_QUEUES": "nope"}, "1")
-    assert out.startswith("ERROR") and "nope" in out
+    assert out.startswith("ERROR")
+    assert "nope" in out
 
 
 def test_redis_broker_needs_redis_url():
     out = _settings_with({"Q_BROKER": "redis"}, "1")
-    assert out.startswith("ERROR") and "REDIS_URL" in out
+    assert out.startswith("ERROR")
+    assert "REDIS_URL" in out
 
 
 @pytest.mark.parametrize("cluster", ["urgent", "ml-processing", "default"])
@@ -84,6 +91,10 @@ def test_check_deploy_is_clean_with_production_settings():
     }
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -30,28 +30,40 @@ def _callbacks(marks):
 def test_batch_all_succeed_runs_then_and_finally_once(tmp_path):
     marks = str(tmp_path)
     then, catch, fin = _callbacks(marks)
-    b = batch([MarkJob(marks, f"m{i}") for i in range(3)], name="ok").then(then).catch(
-        catch
-    ).finally_(fin).dispatch()
+    b = (
+        batch([MarkJob(marks, f"m{i}") for i in range(3)], name="ok")
+        .then(then)
+        .catch(catch)
+        .finally_(fin)
+        .dispatch()
+    )
     assert (b.total, b.pending, b.progress) == (3, 3, 0)
     work_off()
     b.refresh_from_db()
-    assert (b.pending, b.failed, b.progress) == (0, 0, 100) and b.finished_at
-    assert len(marks_of(marks, "then")) == 2 and len(marks_of(marks, "finally")) == 2
+    assert (b.pending, b.failed, b.progress) == (0, 0, 100)
+    assert b.finished_at
+    assert len(marks_of(marks, "then")) == 2
+    assert len(marks_of(marks, "finally")) == 2
     assert marks_of(marks, "catch") == []
 
 
 def test_batch_with_failing_and_timed_out_members_runs_catch_once_and_finally_once(tmp_path):
     marks = str(tmp_path)
     then, catch, fin = _callbacks(marks)
-    b = batch(
-        [MarkJob(marks, "fine"), BrokenJob(marks), BrokenJob(marks), SlowJob(marks, 0)]
-    ).then(then).catch(catch).finally_(fin).dispatch()
+    b = (
+        batch([MarkJob(marks, "fine"), BrokenJob(marks), BrokenJob(marks), SlowJob(marks, 0)])
+        .then(then)
+        .catch(catch)
+        .finally_(fin)
+        .dispatch()
+    )
     slow = JobRun.objects.get(batch=b, job_name__endswith="SlowJob")
     # The slow member's worker "dies" on both tries: the lease expires each time.
     for attempt in (1, 2):
         JobRun.objects.filter(pk=slow.pk).update(
-            status=Status.RUNNING, attempts=attempt, available_at=timezone.now(),
+            status=Status.RUNNING,
+            attempts=attempt,
+            available_at=timezone.now(),
             lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
         )
         runs_expire_leases()
@@ -73,16 +85,18 @@ def test_empty_batch_finishes_at_once(tmp_path):
 
 def test_cancelled_batch_cancels_queued_members_and_runs_only_finally(tmp_path):
     marks = str(tmp_path)
-    then, catch, fin = _callbacks(marks)
+    then, _catch, fin = _callbacks(marks)
     b = batch([MarkJob(marks, "m1"), MarkJob(marks, "m2")]).then(then).finally_(fin).dispatch()
     batch_cancel(batch=b)
     work_off()
     b.refresh_from_db()
-    assert b.cancelled and b.pending == 0
+    assert b.cancelled
+    assert b.pending == 0
     assert set(JobRun.objects.filter(batch=b).values_list("status", flat=True)) == {
         Status.CANCELLED
     }
-    assert marks_of(marks, "then") == [] and len(marks_of(marks, "finally")) == 2
+    assert marks_of(marks, "then") == []
+    assert len(marks_of(marks, "finally")) == 2
 
 
 def test_rate_limit_releases_over_limit_runs_without_spending_attempts(tmp_path):

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from aktina.jobs import chain, job_dispatched, job_failed, job_succeeded
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
@@ -12,7 +13,7 @@ from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.sweeper import runs_expire_leases, runs_promote_due, runs_prune, sweep
 from aktina.jobs.testing import work_off
 from aktina.jobs.worker import perform
-from django_q.models import OrmQ
+from tests.factories import ProductFactory
 from tests.jobs.sample_jobs import (
     BrokenJob,
     FlakyJob,
@@ -22,7 +23,6 @@ from tests.jobs.sample_jobs import (
     UniqueJob,
     marks_of,
 )
-from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -37,16 +37,21 @@ def test_dispatch_writes_a_queued_run_and_sends_the_message_after_commit(
     assert len(callbacks) == 1
     run.refresh_from_db()
     assert (run.status, run.queue, run.payload) == (
-        Status.QUEUED, "default", {"args": [7], "kwargs": {}},
+        Status.QUEUED,
+        "default",
+        {"args": [7], "kwargs": {}},
     )
     assert OrmQ.objects.count() == 1
 
 
 def test_rolled_back_dispatch_leaves_no_run_and_no_message(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(RuntimeError), transaction.atomic():
-            NoopJob.dispatch(1)
-            raise RuntimeError("caller failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        NoopJob.dispatch(1)
+        raise RuntimeError("caller failed")
     assert JobRun.objects.count() == 0
     assert OrmQ.objects.count() == 0
 
@@ -76,12 +81,14 @@ def test_temporary_errors_retry_with_the_backoff_sequence_then_succeed(tmp_path)
     run = FlakyJob.dispatch(str(tmp_path), 2)
     perform(run.pk, run.timeout)
     run.refresh_from_db()
-    assert run.status == Status.QUEUED and run.attempts == 1
+    assert run.status == Status.QUEUED
+    assert run.attempts == 1
     delay = (run.available_at - timezone.now()).total_seconds()
     assert 0.8 <= delay <= 1.2  # backoff[0] = 1 s, ±10 % jitter
     work_off(include_delayed=True)
     run.refresh_from_db()
-    assert run.status == Status.SUCCEEDED and run.attempts == 3
+    assert run.status == Status.SUCCEEDED
+    assert run.attempts == 3
     assert [a.outcome for a in run.attempt_log.all()] == ["error", "error"]
     assert "flaky failure on attempt 2" in run.attempt_log.last().traceback
 
@@ -109,7 +116,8 @@ def test_tries_exhausted_fails_once_and_calls_failed_hook_once(
     finally:
         job_failed.disconnect(on_failed)
     run.refresh_from_db()
-    assert run.status == Status.FAILED and run.attempts == 4
+    assert run.status == Status.FAILED
+    assert run.attempts == 4
     assert len(marks_of(tmp_path, "flaky-failed")) == 1
     assert failures == [run.pk]
     assert run.attempt_log.filter(outcome=JobAttempt.Outcome.FAILED).count() == 1
@@ -143,7 +151,8 @@ def test_release_puts_run_back_without_spending_an_attempt():
     run = ReleasingJob.dispatch()
     perform(run.pk, run.timeout)
     run.refresh_from_db()
-    assert run.status == Status.QUEUED and run.attempts == 0
+    assert run.status == Status.QUEUED
+    assert run.attempts == 0
     assert run.available_at > timezone.now() + dt.timedelta(seconds=25)
 
 
@@ -212,7 +221,8 @@ def test_unique_until_processing_releases_the_key_at_start():
 
     first = StartUnique.dispatch()
     perform(first.pk, first.timeout)
-    assert Seen.run_ids and Seen.run_ids[0] != first.pk
+    assert Seen.run_ids
+    assert Seen.run_ids[0] != first.pk
 
 
 def test_chain_runs_links_in_order_and_stops_at_a_failure_with_catch_once(tmp_path):
@@ -237,7 +247,9 @@ def test_chain_dispatches_the_next_link_only_after_success(tmp_path):
     assert [m[2] for m in marks_of(marks, "b")] == ["start attempt=1", "end"]
 
 
-def test_signals_fire_for_dispatch_success_and_failure(tmp_path, django_capture_on_commit_callbacks):
+def test_signals_fire_for_dispatch_success_and_failure(
+    tmp_path, django_capture_on_commit_callbacks
+):
     seen = []
     handlers = [
         (job_dispatched, lambda sender, run, **kw: seen.append(("dispatched", run.pk))),
@@ -255,8 +267,10 @@ def test_signals_fire_for_dispatch_success_and_failure(tmp_path, django_capture_
     finally:
         for signal, handler in handlers:
             signal.disconnect(handler)
-    assert ("dispatched", ok.pk) in seen and ("dispatched", bad.pk) in seen
-    assert ("succeeded", ok.pk) in seen and ("failed", bad.pk) in seen
+    assert ("dispatched", ok.pk) in seen
+    assert ("dispatched", bad.pk) in seen
+    assert ("succeeded", ok.pk) in seen
+    assert ("failed", bad.pk) in seen
 
 
 def test_operator_retry_gives_fresh_tries_and_keeps_history(tmp_path):
@@ -312,7 +326,8 @@ def test_tampered_payload_cannot_reach_unregistered_models():
     )
     perform(run.pk, 10)
     run.refresh_from_db()
-    assert run.status == Status.FAILED and "Unknown model" in run.last_error
+    assert run.status == Status.FAILED
+    assert "Unknown model" in run.last_error
 
 
 def test_deleted_model_argument_fails_the_run_with_a_clear_reason():
@@ -321,4 +336,5 @@ def test_deleted_model_argument_fails_the_run_with_a_clear_reason():
     product.delete()
     perform(run.pk, 10)
     run.refresh_from_db()
-    assert run.status == Status.FAILED and "no longer exists" in run.last_error
+    assert run.status == Status.FAILED
+    assert "no longer exists" in run.last_error

@@ -29,4 +29,4 @@ class Command(BaseCommand):
             f"{base['warehouses']} warehouses, {base['products']} products, "
             f"{added} historical orders added."
         )
-        self.stdout.write("Users (password: %s): %s" % (password, ", ".join(base["users"])))
+        self.stdout.write("Users (password: {}): {}".format(password, ", ".join(base["users"])))

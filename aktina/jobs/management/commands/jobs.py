@@ -72,14 +72,26 @@ class Command(OneLineErrorsCommand):
         self.stdout.write(f"run {id} forgotten")
 
     def do_flush(self, *, older_than, include_failed, **_):
-        statuses = [Status.SUCCEEDED, Status.CANCELLED] + ([Status.FAILED] if include_failed else [])
+        statuses = [Status.SUCCEEDED, Status.CANCELLED] + (
+            [Status.FAILED] if include_failed else []
+        )
         cutoff = timezone.now() - older_than
         deleted = JobRun.objects.filter(status__in=statuses, finished_at__lt=cutoff).delete()[1]
         self.stdout.write(f"{deleted.get('jobs.JobRun', 0)} run(s) deleted")
 
     def do_stats(self, **_):
-        cols = ["queue", "pending", "running", "delayed", "failed", "throughput_1h",
-                "wait_p50_ms", "wait_p95_ms", "run_p50_ms", "run_p95_ms"]
+        cols = [
+            "queue",
+            "pending",
+            "running",
+            "delayed",
+            "failed",
+            "throughput_1h",
+            "wait_p50_ms",
+            "wait_p95_ms",
+            "run_p50_ms",
+            "run_p95_ms",
+        ]
         self.stdout.write("  ".join(f"{c:>13}" for c in cols))
         for row in queue_stats():
             cells = ["—" if row[c] is None else str(row[c]) for c in cols]
