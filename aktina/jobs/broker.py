@@ -53,12 +53,15 @@ def messages_send(runs: Iterable[tuple[int, str, int]]) -> None:
     for cluster, packages in by_cluster.items():
         broker = _broker(cluster)
         if isinstance(broker, ORM):
-            # One INSERT for all; also avoids the ORM broker closing the caller's connection
-            # before every message when called outside a transaction.
+            # Our own INSERT rather than broker.enqueue, which closes the caller's connection
+            # before every message when called outside a transaction. One row: a plain save,
+            # a single round trip (bulk_create adds BEGIN/COMMIT around it).
             now = timezone.now()
-            OrmQ.objects.using(Conf.ORM).bulk_create(
-                [OrmQ(key=cluster, payload=p, lock=now) for p in packages]
-            )
+            rows = [OrmQ(key=cluster, payload=p, lock=now) for p in packages]
+            if len(rows) == 1:
+                rows[0].save(using=Conf.ORM, force_insert=True)
+            else:
+                OrmQ.objects.using(Conf.ORM).bulk_create(rows)
         else:
             for package in packages:
                 broker.enqueue(package)
