@@ -292,6 +292,10 @@ ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
 ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)
 ORDER_REMINDER_DELAY_SECONDS = env.int("ORDER_REMINDER_DELAY_SECONDS", default=86400)
+# The carrier's quota: label calls per minute across every worker and host.
+ORDER_CARRIER_RATE_LIMIT = env.int("ORDER_CARRIER_RATE_LIMIT", default=10)
+# Dotted path of the carrier client class (orders.carriers.CarrierClient).
+ORDER_CARRIER_CLIENT = env.str("ORDER_CARRIER_CLIENT", default="orders.carriers.LocalCarrier")
 QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)
 # Per-queue overrides, e.g. "urgent=60,analytics=900".
 QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE = env.dict(

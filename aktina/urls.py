@@ -11,9 +11,13 @@ api = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("orders.api.urls")),
+    path("", include("aktina.notifications.urls")),
+    path("analytics/", include("analytics.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("orders/", include("orders.urls")),
+    path("dashboard/", include("analytics.urls")),
 ]

@@ -56,6 +56,8 @@ class Job(ABC):
     unique_until_processing: ClassVar[bool] = False
     # When an argument's row is gone: True cancels the run quietly, False fails it.
     delete_when_missing_models: ClassVar[bool] = False
+    # False when failed() already tells the right people (the generic alert would repeat it).
+    notify_operations_on_failure: ClassVar[bool] = True
 
     job_name: ClassVar[str]
 

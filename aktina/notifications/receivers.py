@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from aktina.core.roles import OPERATIONS
 from aktina.jobs import job_failed
+from aktina.jobs.job import registered_job
 from aktina.notifications.services import notification_send_to_role
 
 
 def on_job_failed(sender, run, exception_text: str = "", **kwargs) -> None:
+    job_class = registered_job(run.job_name)
+    if job_class is not None and not job_class.notify_operations_on_failure:
+        return
     notification_send_to_role(
         role=OPERATIONS,
         kind="job_failed",

@@ -1,6 +1,6 @@
 import django_filters
 
-from orders.models import Product
+from orders.models import Order, Product, Stock
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -17,6 +17,29 @@ class ProductFilter(django_filters.FilterSet):
     def filter_in_stock(self, queryset, name, value):
         if value is None:
             return queryset
-        return queryset.filter(quantity_available__gt=0) if value else queryset.filter(
-            quantity_available__lte=0
+        return (
+            queryset.filter(quantity_available__gt=0)
+            if value
+            else queryset.filter(quantity_available__lte=0)
         )
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
+    priority = django_filters.ChoiceFilter(choices=Order.Priority.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_on = django_filters.DateFilter(field_name="created_at", lookup_expr="date")
+
+    class Meta:
+        model = Order
+        fields = ["status", "priority"]
+
+
+class StockFilter(django_filters.FilterSet):
+    sku = django_filters.CharFilter(field_name="product__sku", lookup_expr="iexact")
+    warehouse = django_filters.CharFilter(field_name="warehouse__code", lookup_expr="iexact")
+
+    class Meta:
+        model = Stock
+        fields = ["sku", "warehouse"]

@@ -1,6 +1,10 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Product
+from aktina.jobs.models import JobRun
+from orders.models import Allocation, Order, OrderItem, OrderStatusChange, Product, Stock, Warehouse
+from orders.services import MAX_QUANTITY
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -9,3 +13,193 @@ class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "sku", "name", "unit_price", "active", "quantity_available"]
+
+
+# --- orders: input --------------------------------------------------------------------------
+class OrderLineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    items = OrderLineInputSerializer(many=True, allow_empty=False)
+    auto_approve = serializers.BooleanField(default=False)
+    priority = serializers.ChoiceField(
+        choices=Order.Priority.choices, default=Order.Priority.NORMAL
+    )
+
+    def validate_items(self, items):
+        if len(items) > settings.ORDER_MAX_LINES:
+            raise serializers.ValidationError(
+                f"An order may have at most {settings.ORDER_MAX_LINES} lines."
+            )
+        skus = {line["sku"] for line in items}
+        products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+        errors, bad = [], False
+        for line in items:
+            product = products.get(line["sku"])
+            if product is None:
+                errors.append({"sku": [f"Unknown sku {line['sku']!r}."]})
+                bad = True
+            elif not product.active:
+                errors.append({"sku": [f"Product {line['sku']!r} is no longer sold."]})
+                bad = True
+            else:
+                errors.append({})
+        if bad:
+            raise serializers.ValidationError(errors)
+        return items
+
+
+class OrderRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class OrderCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+# --- orders: output -------------------------------------------------------------------------
+class OrderItemSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku", read_only=True)
+    name = serializers.CharField(source="product.name", read_only=True)
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = OrderItem
+        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total"]
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    warehouse = serializers.CharField(source="stock.warehouse.code", read_only=True)
+
+    class Meta:
+        model = Allocation
+        fields = ["id", "stock", "warehouse", "quantity"]
+
+
+class OrderItemDetailSerializer(OrderItemSerializer):
+    allocations = AllocationSerializer(many=True, read_only=True)
+
+    class Meta(OrderItemSerializer.Meta):
+        fields = [*OrderItemSerializer.Meta.fields, "allocations"]
+
+
+class StatusChangeSerializer(serializers.ModelSerializer):
+    # Plain strings: the same values as the order's `status` (one enum in the schema is enough).
+    from_status = serializers.CharField(read_only=True, help_text="Empty when placed.")
+    to_status = serializers.CharField(read_only=True)
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+
+    class Meta:
+        model = OrderStatusChange
+        fields = ["from_status", "to_status", "changed_at", "actor", "note"]
+
+
+class OrderJobRunSerializer(serializers.ModelSerializer):
+    job = serializers.CharField(source="job_name")
+    status = serializers.CharField(help_text="queued, running, succeeded, failed or cancelled.")
+
+    class Meta:
+        model = JobRun
+        fields = [
+            "id",
+            "job",
+            "queue",
+            "status",
+            "attempts",
+            "created_at",
+            "available_at",
+            "started_at",
+            "finished_at",
+            "last_error",
+        ]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.username", read_only=True)
+    warehouse = serializers.CharField(source="warehouse.code", read_only=True, default=None)
+    items = OrderItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "reference",
+            "customer",
+            "status",
+            "priority",
+            "auto_approve",
+            "total_amount",
+            "warehouse",
+            "carrier",
+            "tracking_number",
+            "label_url",
+            "created_at",
+            "updated_at",
+            "items",
+        ]
+        read_only_fields = fields
+
+
+class OrderDetailSerializer(OrderSerializer):
+    items = OrderItemDetailSerializer(many=True, read_only=True)
+    timeline = StatusChangeSerializer(source="status_changes", many=True, read_only=True)
+    jobs = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [
+            *OrderSerializer.Meta.fields,
+            "approved_by",
+            "approved_at",
+            "approval_requested_at",
+            "rejection_reason",
+            "failure_reason",
+            "fulfillment_started_at",
+            "shipped_at",
+            "completed_at",
+            "cancelled_at",
+            "timeline",
+            "jobs",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OrderJobRunSerializer(many=True))
+    def get_jobs(self, order):
+        runs = self.context.get("job_runs", [])
+        return OrderJobRunSerializer(runs, many=True).data
+
+
+# --- warehouses and stock -------------------------------------------------------------------
+class WarehouseSerializer(serializers.ModelSerializer):
+    staged = serializers.IntegerField(read_only=True, help_text="Units allocated there now.")
+
+    class Meta:
+        model = Warehouse
+        fields = ["id", "code", "name", "capacity", "staged"]
+
+
+class StockSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku", read_only=True)
+    warehouse = serializers.CharField(source="warehouse.code", read_only=True)
+    quantity_available = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Stock
+        fields = ["id", "sku", "warehouse", "quantity", "quantity_allocated", "quantity_available"]
+
+
+class StockReceiveSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    warehouse = serializers.CharField(max_length=32, help_text="Warehouse code.")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+    def validate_sku(self, value):
+        if not Product.objects.filter(sku=value).exists():
+            raise serializers.ValidationError(f"Unknown sku {value!r}.")
+        return value
+
+    def validate_warehouse(self, value):
+        if not Warehouse.objects.filter(code=value).exists():
+            raise serializers.ValidationError(f"Unknown warehouse {value!r}.")
+        return value

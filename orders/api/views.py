@@ -1,8 +1,43 @@
-from rest_framework import viewsets
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
-from orders.api.filters import ProductFilter
-from orders.api.serializers import ProductSerializer
-from orders.selectors import product_list
+from aktina.core.api import Conflict
+from orders.api.filters import OrderFilter, ProductFilter, StockFilter
+from orders.api.serializers import (
+    OrderCancelSerializer,
+    OrderCreateSerializer,
+    OrderDetailSerializer,
+    OrderRejectSerializer,
+    OrderSerializer,
+    ProductSerializer,
+    StockReceiveSerializer,
+    StockSerializer,
+    WarehouseSerializer,
+)
+from orders.models import Order
+from orders.selectors import (
+    order_detail_queryset,
+    order_job_runs,
+    order_list,
+    product_list,
+    stock_list,
+    warehouse_list,
+)
+from orders.services import (
+    InvalidTransition,
+    order_approve,
+    order_cancel,
+    order_create,
+    order_reject,
+    stock_receive,
+)
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):
@@ -14,3 +49,185 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return product_list()
+
+
+class HasPerm(permissions.BasePermission):
+    """`HasPerm.of("orders.view_stock")`: a model permission, granted by the user's role."""
+
+    perm = ""
+
+    @classmethod
+    def of(cls, perm: str):
+        return type(f"HasPerm_{perm}", (cls,), {"perm": perm})
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm(self.perm))
+
+
+def conflict(exc: InvalidTransition) -> Conflict:
+    return Conflict(detail={"detail": str(exc), "status": exc.current})
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="A client-chosen key (at most 100 characters): a retry with the same key "
+    "returns the first order (200) instead of placing a second one.",
+)
+CONFLICT = OpenApiResponse(
+    description="The order's status does not allow this; `status` holds the current one."
+)
+
+
+class OrderViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Orders: customers see and place their own; staff see all."""
+
+    queryset = Order.objects.none()  # for the schema; get_queryset scopes by user
+    filterset_class = OrderFilter
+    ordering_fields = ["created_at", "total_amount", "status"]
+    throttle_scope = "order_create"
+
+    def get_queryset(self) -> QuerySet[Order]:
+        if self.action == "retrieve":
+            return order_detail_queryset(user=self.request.user)
+        return order_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        return {
+            "create": OrderCreateSerializer,
+            "retrieve": OrderDetailSerializer,
+            "reject": OrderRejectSerializer,
+            "cancel": OrderCancelSerializer,
+        }.get(self.action, OrderSerializer)
+
+    def get_throttles(self):
+        return [ScopedRateThrottle()] if self.action == "create" else super().get_throttles()
+
+    @extend_schema(
+        request=OrderCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: OrderSerializer, 200: OrderSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        key = (request.headers.get("Idempotency-Key") or "").strip() or None
+        if key is not None and len(key) > 100:
+            return Response(
+                {"Idempotency-Key": ["At most 100 characters."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if key is not None:
+            first = (
+                order_list(user=request.user)
+                .filter(customer=request.user, idempotency_key=key)
+                .first()
+            )
+            if first is not None:
+                return Response(OrderSerializer(first).data, status=status.HTTP_200_OK)
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = order_create(
+            customer=request.user,
+            items=[dict(line) for line in data["items"]],
+            auto_approve=data["auto_approve"],
+            priority=data["priority"],
+            idempotency_key=key,
+        )
+        order = order_list(user=request.user).get(pk=order.pk)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, *args, **kwargs):
+        order = self.get_object()
+        context = {**self.get_serializer_context(), "job_runs": order_job_runs(order=order)}
+        return Response(OrderDetailSerializer(order, context=context).data)
+
+    def _act(self, request, service, **kwargs):
+        order = self.get_object()
+        try:
+            order = service(order=order, **kwargs)
+        except InvalidTransition as exc:
+            raise conflict(exc) from exc
+        order = order_list(user=request.user).get(pk=order.pk)
+        return Response(OrderSerializer(order).data)
+
+    def _require(self, request, perm: str) -> None:
+        if not request.user.has_perm(perm):
+            raise PermissionDenied("Managers approve and reject orders.")
+
+    @extend_schema(request=None, responses={200: OrderSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve an order that awaits approval (managers)."""
+        self._require(request, "orders.approve_order")
+        return self._act(request, order_approve, approved_by=request.user)
+
+    @extend_schema(request=OrderRejectSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject an order that awaits approval, with a reason the customer will read."""
+        self._require(request, "orders.approve_order")
+        serializer = OrderRejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            order_reject,
+            reason=serializer.validated_data["reason"],
+            rejected_by=request.user,
+        )
+
+    @extend_schema(request=OrderCancelSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel: the customer before fulfilment, staff until it ships. Releases stock."""
+        serializer = OrderCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(
+            request,
+            order_cancel,
+            cancelled_by=request.user,
+            reason=serializer.validated_data["reason"],
+        )
+
+
+class WarehouseViewSet(viewsets.ReadOnlyModelViewSet):
+    """Warehouses with their staging capacity and the units staged there now (staff)."""
+
+    serializer_class = WarehouseSerializer
+    permission_classes = [permissions.IsAuthenticated, HasPerm.of("orders.view_warehouse")]
+    ordering_fields = ["code", "capacity", "staged"]
+
+    def get_queryset(self):
+        return warehouse_list()
+
+
+class StockViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stock per (product, warehouse): on hand, allocated, available (staff)."""
+
+    serializer_class = StockSerializer
+    filterset_class = StockFilter
+    permission_classes = [permissions.IsAuthenticated, HasPerm.of("orders.view_stock")]
+    ordering_fields = ["quantity", "quantity_allocated"]
+
+    def get_queryset(self):
+        return stock_list()
+
+
+class StockReceiveView(GenericAPIView):
+    """Record units arriving at a warehouse (inventory managers); short orders are re-queued."""
+
+    serializer_class = StockReceiveSerializer
+    permission_classes = [permissions.IsAuthenticated, HasPerm.of("orders.receive_stock")]
+
+    @extend_schema(request=StockReceiveSerializer, responses={200: StockSerializer})
+    def post(self, request):
+        serializer = StockReceiveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stock = stock_receive(**serializer.validated_data)
+        stock = stock_list().get(pk=stock.pk)
+        return Response(StockSerializer(stock).data)

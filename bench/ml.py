@@ -1,0 +1,90 @@
+"""Benchmark the pure ML core on synthetic order lines (no Django, no database).
+
+Usage, from the project root: ``python bench/ml.py [--customers N --lines N --products N]``.
+Prints a readable summary, then as its last line a JSON object with ``rows``,
+``segmentation_s``, ``forecast_s`` and ``peak_rss_mb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+# Run as a plain script from anywhere: make `ml` and `bench` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ml_core import synthetic_order_lines
+from ml.features import demand_series, rfm_table
+from ml.forecasting import SEASONAL_NAIVE, forecast_products
+from ml.segmentation import segment_customers
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--products", type=int, default=500)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--freq", choices=("D", "W", "M"), default="W")
+    parser.add_argument("--horizon", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in kilobytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    lines = synthetic_order_lines(
+        n_customers=args.customers,
+        n_lines=args.lines,
+        n_products=args.products,
+        days=args.days,
+        seed=args.seed,
+    )
+    generate_s = time.perf_counter() - started
+    print(f"generated {len(lines):,} lines in {generate_s:.1f} s")
+
+    started = time.perf_counter()
+    segmentation = segment_customers(rfm_table(lines))
+    segmentation_s = time.perf_counter() - started
+    print(
+        f"segmentation: {len(segmentation.labels):,} customers, k={segmentation.k}, "
+        f"silhouette={segmentation.silhouette:.3f} in {segmentation_s:.1f} s"
+    )
+    print(segmentation.profiles.round(2).to_string(index=False))
+
+    started = time.perf_counter()
+    forecasts = forecast_products(demand_series(lines, args.freq), args.freq, args.horizon)
+    forecast_s = time.perf_counter() - started
+    models = {}
+    for forecast in forecasts:
+        models[forecast.model] = models.get(forecast.model, 0) + 1
+    scored = [f for f in forecasts if f.mae is not None and f.naive_mae]
+    beaten = sum(f.mae < f.naive_mae for f in scored)
+    print(
+        f"forecasts: {len(forecasts)} products, freq={args.freq}, horizon={args.horizon} "
+        f"in {forecast_s:.1f} s; models {models}; "
+        f"{beaten}/{len(scored)} beat {SEASONAL_NAIVE} in backtest"
+    )
+    result = {
+        "rows": len(lines),
+        "segmentation_s": round(segmentation_s, 2),
+        "forecast_s": round(forecast_s, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    print(f"peak RSS {result['peak_rss_mb']} MB")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+import pytest
+
+from aktina.jobs.models import JobRun
+from orders.models import Order, Stock
+from orders.services import order_create
+
+pytestmark = pytest.mark.django_db
+S = Order.Status
+CHANGELIST = "/admin/orders/order/"
+
+
+def test_changelist_and_change_page_render(client, superuser, customer, stock):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client.force_login(superuser)
+    assert client.get(CHANGELIST, {"status__exact": "pending"}).status_code == 200
+    assert client.get(f"{CHANGELIST}{order.pk}/change/").status_code == 200
+
+
+def test_approve_and_cancel_actions_call_the_services(client, superuser, customer, stock):
+    a = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    b = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client.force_login(superuser)
+    client.post(CHANGELIST, {"action": "approve", "_selected_action": [a.pk]})
+    client.post(CHANGELIST, {"action": "cancel", "_selected_action": [b.pk]})
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.status, a.approved_by) == (S.APPROVED, superuser)
+    assert b.status == S.CANCELLED
+    # A refused transition is a message, not a 500.
+    response = client.post(CHANGELIST, {"action": "approve", "_selected_action": [b.pk]})
+    assert response.status_code == 302
+
+
+def test_reject_asks_for_a_reason(client, superuser, customer, stock):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client.force_login(superuser)
+    page = client.post(CHANGELIST, {"action": "reject", "_selected_action": [order.pk]})
+    assert page.status_code == 200
+    assert b"reason" in page.content
+    client.post(
+        CHANGELIST,
+        {"action": "reject", "_selected_action": [order.pk], "apply": "1", "reason": "fraud"},
+    )
+    order.refresh_from_db()
+    assert (order.status, order.rejection_reason) == (S.REJECTED, "fraud")
+
+
+def test_managers_see_approve_but_operations_do_not(client, manager, operations, customer, stock):
+    order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client.force_login(manager)
+    assert b'value="approve"' in client.get(CHANGELIST).content
+    client.force_login(operations)
+    assert b'value="approve"' not in client.get(CHANGELIST).content
+
+
+def test_retry_fulfilment_requeues_a_short_order(client, superuser, customer, stock, run_jobs):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 60}])
+    run_jobs()
+    order.refresh_from_db()
+    assert order.status == S.INVENTORY_SHORTAGE
+    Stock.objects.filter(pk=stock.pk).update(quantity=100)
+    client.force_login(superuser)
+    client.post(CHANGELIST, {"action": "retry_fulfilment", "_selected_action": [order.pk]})
+    run_jobs()
+    order.refresh_from_db()
+    assert order.status == S.SHIPPED
+
+
+def test_stock_receive_action(client, inventory_manager, stock):
+    client.force_login(inventory_manager)
+    url = "/admin/orders/stock/"
+    form = client.post(url, {"action": "receive", "_selected_action": [stock.pk]})
+    assert form.status_code == 200
+    client.post(
+        url, {"action": "receive", "_selected_action": [stock.pk], "apply": "1", "quantity": "7"}
+    )
+    stock.refresh_from_db()
+    assert stock.quantity == 57
+    assert JobRun.objects.filter(job_name__endswith="ProcessBulkOrdersJob").exists()
+
+
+def test_order_added_in_admin_starts_the_workflow(client, superuser, customer, stock):
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/orders/order/add/",
+        {
+            "customer": customer.pk,
+            "status": "pending",
+            "priority": "normal",
+            "items-TOTAL_FORMS": "1",
+            "items-INITIAL_FORMS": "0",
+            "items-0-product": stock.product.pk,
+            "items-0-quantity": "3",
+            "items-0-unit_price": "10.00",
+            "status_changes-TOTAL_FORMS": "0",
+            "status_changes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    order = Order.objects.get()
+    assert str(order.total_amount) == "30.00"
+    assert JobRun.objects.filter(job_name__endswith="ProcessOrderApprovalJob").count() == 1

@@ -1,0 +1,307 @@
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from aktina.core import roles
+from orders.models import Order, Stock
+from orders.services import order_create
+from tests.factories import OrderFactory, OrderItemFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+S = Order.Status
+ORDERS = "/api/orders/"
+
+
+def body(*lines, **extra):
+    return {"items": [{"sku": s, "quantity": q} for s, q in lines], **extra}
+
+
+def test_anonymous_gets_401(api):
+    for url in (ORDERS, "/api/warehouses/", "/api/stock/", "/api/notifications/"):
+        assert api.get(url).status_code == 401
+    assert api.post(ORDERS, body(("SKU-A", 1)), format="json").status_code == 401
+
+
+def test_create_returns_201_with_the_order(as_user, customer, stock, committed):
+    with committed():
+        response = as_user(customer).post(ORDERS, body(("SKU-A", 2)), format="json")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["status"] == "pending"
+    assert data["reference"].startswith("ORD-")
+    assert Decimal(data["total_amount"]) == Decimal("20.00")
+    assert data["items"] == [
+        {
+            "id": data["items"][0]["id"],
+            "sku": "SKU-A",
+            "name": stock.product.name,
+            "quantity": 2,
+            "unit_price": "10.00",
+            "line_total": "20.00",
+        }
+    ]
+
+
+def test_idempotency_key_returns_the_first_order(as_user, customer, stock):
+    client = as_user(customer)
+    first = client.post(ORDERS, body(("SKU-A", 2)), format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    again = client.post(ORDERS, body(("SKU-A", 2)), format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(("NOPE", 1)), "items"),
+        (body(("SKU-A", 0)), "items"),
+        (body(("SKU-A", -3)), "items"),
+        (body(("SKU-A", "two")), "items"),
+        (body(("SKU-A", 2.5)), "items"),
+        (body(("SKU-A", 10**30)), "items"),
+        ({"items": []}, "items"),
+        ({"items": "SKU-A"}, "items"),
+        ({"items": ["SKU-A"]}, "items"),
+        ({"items": [{"quantity": 1}]}, "items"),
+        ({}, "items"),
+        (body(("SKU-A", 1), priority="asap"), "priority"),
+        (body(("SKU-A", 1), priority="urgent"), "priority"),
+        (body(("SKU-A", 1), auto_approve=True), "auto_approve"),
+        (body(("SKU-A", 1), auto_approve="perhaps"), "auto_approve"),
+    ],
+)
+def test_bad_input_is_400_with_field_messages(as_user, customer, stock, payload, field):
+    response = as_user(customer).post(ORDERS, payload, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not Order.objects.exists()
+
+
+def test_unknown_sku_error_points_at_the_line(as_user, customer, stock):
+    response = as_user(customer).post(ORDERS, body(("SKU-A", 1), ("NOPE", 1)), format="json")
+    assert response.json() == {"items": [{}, {"sku": ["Unknown sku 'NOPE'."]}]}
+
+
+def test_malformed_json_and_non_object_bodies_are_400(as_user, customer, stock):
+    client = as_user(customer)
+    assert client.post(ORDERS, "{not json", content_type="application/json").status_code == 400
+    assert client.post(ORDERS, "[1, 2]", content_type="application/json").status_code == 400
+    assert client.post(ORDERS, "null", content_type="application/json").status_code == 400
+
+
+def test_too_many_lines_is_400(as_user, customer, stock, settings):
+    settings.ORDER_MAX_LINES = 1
+    ProductFactory(sku="SKU-B")
+    response = as_user(customer).post(ORDERS, body(("SKU-A", 1), ("SKU-B", 1)), format="json")
+    assert response.status_code == 400
+    assert "at most 1 lines" in str(response.json())
+
+
+def test_inactive_product_is_400(as_user, customer, stock):
+    ProductFactory(sku="OLD", active=False)
+    response = as_user(customer).post(ORDERS, body(("OLD", 1)), format="json")
+    assert response.status_code == 400
+    assert "no longer sold" in str(response.json())
+
+
+def test_staff_may_place_urgent_preapproved_orders(as_user, manager, stock):
+    response = as_user(manager).post(
+        ORDERS, body(("SKU-A", 1), priority="urgent", auto_approve=True), format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["priority"] == "urgent"
+
+
+def test_customers_see_their_own_orders_staff_see_all(as_user, api, customer, make_user, manager):
+    mine = OrderFactory(customer=customer)
+    other = OrderFactory(customer=make_user(roles.CUSTOMER, username="bob"))
+    ids = [o["id"] for o in as_user(customer).get(ORDERS).json()["results"]]
+    assert ids == [mine.pk]
+    assert as_user(customer).get(f"{ORDERS}{other.pk}/").status_code == 404
+    ids = {o["id"] for o in as_user(manager).get(ORDERS).json()["results"]}
+    assert ids == {mine.pk, other.pk}
+
+
+def test_list_filters_by_status_and_date(as_user, manager):
+    OrderFactory(status=S.SHIPPED)
+    pending = OrderFactory(status=S.PENDING)
+    client = as_user(manager)
+    assert [o["id"] for o in client.get(ORDERS, {"status": "pending"}).json()["results"]] == [
+        pending.pk
+    ]
+    assert client.get(ORDERS, {"created_after": "2999-01-01T00:00:00Z"}).json()["count"] == 0
+    assert client.get(ORDERS, {"created_after": "yesterday-ish"}).status_code == 400
+    assert client.get(ORDERS, {"status": "nonsense"}).status_code == 400
+
+
+def test_list_query_count_does_not_grow_with_page_size(as_user, manager, django_assert_num_queries):
+    def make(n):
+        for _ in range(n):
+            OrderItemFactory(order=OrderFactory())
+
+    client = as_user(manager)
+    make(2)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(ORDERS).status_code == 200
+    make(20)
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert len(client.get(ORDERS).json()["results"]) == 22
+
+
+def test_detail_has_items_allocations_timeline_and_jobs(
+    as_user, customer, stock, run_jobs, committed, settings
+):
+    with committed():
+        order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 2}])
+    run_jobs()
+    data = as_user(customer).get(f"{ORDERS}{order.pk}/").json()
+    assert data["status"] == "shipped"
+    assert data["warehouse"] == "ATH"
+    assert data["label_url"] == f"/orders/{order.reference}/label/"
+    timeline = [t["to_status"] for t in data["timeline"]]
+    assert timeline == ["pending", "approved", "fulfilling", "shipped"]
+    jobs = {j["job"] for j in data["jobs"]}
+    assert "orders.jobs.ProcessOrderFulfillmentJob" in jobs
+    assert "orders.jobs.GenerateShippingLabelJob" in jobs
+    assert all(j["status"] == "succeeded" for j in data["jobs"])
+    assert data["items"][0]["allocations"] == []  # shipped: allocations left with the goods
+
+
+def test_detail_shows_allocations_while_fulfilling(as_user, customer, stock, manager, committed):
+    from orders.services import order_approve, order_fulfil
+
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 2}])
+    order_approve(order=order)
+    order_fulfil(order=order)
+    data = as_user(manager).get(f"{ORDERS}{order.pk}/").json()
+    assert data["items"][0]["allocations"][0]["warehouse"] == "ATH"
+    assert data["items"][0]["allocations"][0]["quantity"] == 2
+
+
+def test_manager_approves_and_rejects(as_user, customer, stock, manager, committed):
+    a = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    b = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client = as_user(manager)
+    response = client.post(f"{ORDERS}{a.pk}/approve/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "approved"
+    assert client.post(f"{ORDERS}{b.pk}/reject/", {}, format="json").status_code == 400
+    response = client.post(f"{ORDERS}{b.pk}/reject/", {"reason": "no credit"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"
+    conflict = client.post(f"{ORDERS}{b.pk}/approve/")
+    assert conflict.status_code == 409
+    assert conflict.json()["status"] == "rejected"
+
+
+def test_customers_cannot_approve_or_reject(as_user, customer, stock):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client = as_user(customer)
+    assert client.post(f"{ORDERS}{order.pk}/approve/").status_code == 403
+    reject = client.post(f"{ORDERS}{order.pk}/reject/", {"reason": "x"}, format="json")
+    assert reject.status_code == 403
+
+
+def test_owner_cancels_before_fulfilment_others_get_404(as_user, customer, stock, make_user):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    bob = make_user(roles.CUSTOMER, username="bob")
+    assert as_user(bob).post(f"{ORDERS}{order.pk}/cancel/").status_code == 404
+    response = as_user(customer).post(f"{ORDERS}{order.pk}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+def test_owner_cannot_cancel_while_fulfilling_staff_can(as_user, customer, stock, operations):
+    from orders.services import order_approve, order_fulfil
+
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 3}])
+    order_approve(order=order)
+    order_fulfil(order=order)
+    response = as_user(customer).post(f"{ORDERS}{order.pk}/cancel/")
+    assert response.status_code == 409
+    assert response.json()["status"] == "fulfilling"
+    assert as_user(operations).post(f"{ORDERS}{order.pk}/cancel/").status_code == 200
+    assert Stock.objects.get().quantity_allocated == 0
+
+
+def test_warehouses_and_stock_for_staff_only(as_user, customer, manager, stock):
+    assert as_user(customer).get("/api/warehouses/").status_code == 403
+    assert as_user(customer).get("/api/stock/").status_code == 403
+    warehouses = as_user(manager).get("/api/warehouses/").json()["results"]
+    assert warehouses == [
+        {"id": stock.warehouse_id, "code": "ATH", "name": "Athens", "capacity": 1000, "staged": 0}
+    ]
+    rows = as_user(manager).get("/api/stock/", {"sku": "SKU-A"}).json()["results"]
+    assert rows[0]["quantity_available"] == 50
+
+
+def test_stock_list_query_count_is_fixed(as_user, manager, django_assert_num_queries):
+    from tests.factories import StockFactory
+
+    StockFactory.create_batch(3)
+    client = as_user(manager)
+    client.get("/api/stock/")  # warms the user's permission cache
+    with CaptureQueriesContext(connection) as small:
+        client.get("/api/stock/")
+    StockFactory.create_batch(10)
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert client.get("/api/stock/").json()["count"] == 13
+
+
+def test_receive_stock(as_user, customer, manager, inventory_manager, stock):
+    payload = {"sku": "SKU-A", "warehouse": "ATH", "quantity": 5}
+    assert as_user(customer).post("/api/stock/receive/", payload, format="json").status_code == 403
+    assert as_user(manager).post("/api/stock/receive/", payload, format="json").status_code == 403
+    response = as_user(inventory_manager).post("/api/stock/receive/", payload, format="json")
+    assert response.status_code == 200
+    assert response.json()["quantity"] == 55
+    for bad in (
+        {**payload, "quantity": 0},
+        {**payload, "quantity": "lots"},
+        {**payload, "quantity": 10**20},
+        {**payload, "sku": "NOPE"},
+        {**payload, "warehouse": "NOPE"},
+        {"sku": ["SKU-A"], "warehouse": "ATH", "quantity": 1},
+    ):
+        response = as_user(inventory_manager).post("/api/stock/receive/", bad, format="json")
+        assert response.status_code == 400, bad
+
+
+def test_label_page_for_owner_and_staff_only(client, customer, stock, make_user, manager):
+    from orders.services import order_approve, order_fulfil, order_shipment_create
+
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    order_approve(order=order)
+    order_fulfil(order=order)
+    order_shipment_create(order=order)
+    order.refresh_from_db()
+    url = order.label_url
+    assert client.get(url).status_code == 302  # to the login page
+    client.force_login(make_user(roles.CUSTOMER, username="bob"))
+    assert client.get(url).status_code == 404
+    client.force_login(customer)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert order.tracking_number in page.content.decode()
+    client.force_login(manager)
+    assert client.get(url).status_code == 200
+
+
+def test_schema_lists_every_order_endpoint(as_user, manager):
+    schema = as_user(manager).get("/api/schema/", {"format": "json"}).json()
+    for path in (
+        "/api/orders/",
+        "/api/orders/{id}/",
+        "/api/orders/{id}/approve/",
+        "/api/orders/{id}/reject/",
+        "/api/orders/{id}/cancel/",
+        "/api/warehouses/",
+        "/api/stock/",
+        "/api/stock/receive/",
+        "/api/notifications/",
+        "/api/notifications/{id}/read/",
+    ):
+        assert path in schema["paths"], path
