@@ -60,6 +60,13 @@ def main() -> None:
             ledger_rates.append(args.n / ledger_s)
             assert JobRun.objects.filter(status="succeeded").count() == args.n
             waits += [r.wait_seconds * 1000 for r in JobRun.objects.all()]
+        # Delays: how late a delayed run starts after it became due, idle cluster, defaults.
+        JobRun.objects.all().delete()
+        delayed = [BenchNoopJob(i).delay(2 + i * 0.7).dispatch() for i in range(20)]
+        wait_for(lambda: not JobRun.objects.filter(status__in=JobRun.ACTIVE).exists(), timeout=120)
+        late = [
+            r.wait_seconds * 1000 for r in JobRun.objects.filter(pk__in=[d.pk for d in delayed])
+        ]
     finally:
         cluster.stop()
 
@@ -78,6 +85,8 @@ def main() -> None:
         "dispatch_us_per_job": round(median(dispatch_us), 1),
         "wait_p50_ms": round(percentile(waits, 50), 1),
         "wait_p95_ms": round(percentile(waits, 95), 1),
+        "delayed_start_late_p50_ms": round(median(late), 1),
+        "delayed_start_late_max_ms": round(max(late), 1),
     }
     print(json.dumps(result))
 

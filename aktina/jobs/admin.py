@@ -41,6 +41,16 @@ class JobAttemptInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Attempts are part of the run: whoever may operate runs reads their errors.
+        return request.user.is_active and request.user.has_perm(OPERATE)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(JobRun)
 class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
