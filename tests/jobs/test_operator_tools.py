@@ -29,7 +29,8 @@ def test_list_failed_shows_the_error_and_stats_count_per_queue(tmp_path):
     NoopJob.dispatch()
     work_off()
     listing = jobs("list", "--failed")
-    assert str(bad.pk) in listing and "PermanentError: the order is malformed" in listing
+    assert str(bad.pk) in listing
+    assert "PermanentError: the order is malformed" in listing
     stats = jobs("stats")
     default_row = next(line for line in stats.splitlines() if line.split()[0] == "default")
     assert default_row.split()[1:6] == ["0", "0", "0", "1", "1"]
@@ -77,7 +78,8 @@ def test_bad_arguments_exit_non_zero_with_one_line(args, message):
         [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert out.returncode == 2
-    assert out.stderr.count("\n") == 1 and message in out.stderr
+    assert out.stderr.count("\n") == 1
+    assert message in out.stderr
 
 
 def test_admin_shows_runs_with_attempts_only_to_operations(client, make_user, tmp_path):
@@ -90,7 +92,8 @@ def test_admin_shows_runs_with_attempts_only_to_operations(client, make_user, tm
     page = client.get(url)
     assert page.status_code == 200
     body = page.content.decode()
-    assert "the order is malformed" in body and "Traceback" in body
+    assert "the order is malformed" in body
+    assert "Traceback" in body
     listing = client.get("/admin/jobs/jobrun/", {"status__exact": "failed", "q": "Broken"})
     assert str(run.pk) in listing.content.decode()
 
@@ -106,4 +109,5 @@ def test_admin_retry_action_requeues_failed_runs(client, make_user, tmp_path):
     )
     assert response.status_code == 200
     run.refresh_from_db()
-    assert run.status == Status.QUEUED and run.attempt_log.count() == 1
+    assert run.status == Status.QUEUED
+    assert run.attempt_log.count() == 1
