@@ -14,11 +14,11 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from aktina.core import roles
-from orders.models import Order, OrderItem, Product, Stock, Warehouse
+from orders.models import Order, OrderItem, Product, Stock, Warehouse, _new_reference
 
 WAREHOUSES = [
     ("ATH", "Athens central", 5000),
@@ -123,31 +123,76 @@ def demo_seed_history(*, orders: int, seed: int = 7, years: float = 2.0) -> int:
 
 
 def _history_chunk(idx, seed, dates, who, basket, popularity, prices, products, customers, rng):
-    lines_per_order = rng.integers(1, 5, size=len(idx))
-    order_objs, line_specs = [], []
-    for n, i in enumerate(idx):
-        picks = rng.choice(len(products), size=lines_per_order[n], replace=False, p=popularity)
-        qty = np.maximum(1, rng.poisson(2 * basket[who[i]], size=len(picks)))
-        total = float((prices[picks] * qty).sum())
-        order_objs.append(
-            Order(
-                customer_id=customers[who[i]],
-                status=Order.Status.COMPLETED,
-                total_amount=Decimal(str(round(total, 2))),
-                idempotency_key=SEED_KEY.format(seed=seed, i=i),
-                created_at=dates[i],
-                completed_at=dates[i] + dt.timedelta(days=2),
-            )
-        )
-        line_specs.append(list(zip(picks.tolist(), qty.tolist(), strict=True)))
-    Order.objects.bulk_create(order_objs, batch_size=1000)
-    items = [
-        OrderItem(order_id=o.pk, product=products[p], quantity=q, unit_price=products[p].unit_price)
-        for o, lines in zip(order_objs, line_specs, strict=True)
-        for p, q in lines
+    # Vectorised draws, then plain INSERTs: building 100 000 model instances through the ORM
+    # took most of a minute on its own.
+    n = len(idx)
+    lines_per_order = rng.integers(1, 5, size=n)
+    owner = np.repeat(np.arange(n), lines_per_order)
+    picks = rng.choice(len(products), size=len(owner), p=popularity)
+    qty = np.maximum(1, rng.poisson(2 * basket[who[np.asarray(idx)[owner]]]))
+    totals = np.bincount(owner, weights=prices[picks] * qty, minlength=n)
+    now = timezone.now()
+    orders = [
+        {
+            "reference": _new_reference(),
+            "customer_id": customers[who[i]],
+            "status": Order.Status.COMPLETED,
+            "total_amount": Decimal(str(round(float(totals[k]), 2))),
+            "idempotency_key": SEED_KEY.format(seed=seed, i=i),
+            "created_at": dates[i],
+            "completed_at": dates[i] + dt.timedelta(days=2),
+            "updated_at": now,
+        }
+        for k, i in enumerate(idx)
     ]
-    OrderItem.objects.bulk_create(items, batch_size=2000)
-    return len(order_objs)
+    _insert_rows(Order, orders)
+    keys = [o["idempotency_key"] for o in orders]
+    ids = dict(Order.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "id"))
+    # The same product twice in one order becomes one line with the summed quantity.
+    merged: dict[tuple[int, int], int] = {}
+    for k, p, q in zip(owner.tolist(), picks.tolist(), qty.tolist(), strict=True):
+        merged[(k, p)] = merged.get((k, p), 0) + q
+    _insert_rows(
+        OrderItem,
+        [
+            {
+                "order_id": ids[keys[k]],
+                "product_id": products[p].pk,
+                "quantity": q,
+                "unit_price": products[p].unit_price,
+            }
+            for (k, p), q in merged.items()
+        ],
+    )
+    return n
+
+
+def _insert_rows(model, rows: list[dict]) -> None:
+    """INSERT plain rows; fields a row does not name take their (non-callable) default."""
+    if not rows:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    given = set(rows[0])
+    constant = {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in fields
+        if f.attname not in given
+    }
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    params = [
+        [
+            f.get_db_prep_save(row[f.attname], connection)
+            if f.attname in given
+            else constant[f.attname]
+            for f in fields
+        ]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _history_customers(count: int, rng) -> list[int]:
