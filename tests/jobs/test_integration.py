@@ -193,3 +193,51 @@ def test_message_lost_by_the_broker_is_resent_and_the_run_ends(live_cluster, tmp
     run.refresh_from_db()
     assert run.status == Status.SUCCEEDED
     assert len(marks_of(tmp_path, "lost")) == 2
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.timeout(300)
+def test_redis_broker_cluster_killed_with_messages_in_flight_loses_nothing(live_cluster, tmp_path):
+    import redis
+    from django_q.models import OrmQ
+
+    url = "redis://127.0.0.1:6379/12"
+    if not _redis_answers(url):
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    redis.Redis.from_url(url).flushdb()
+    env = {
+        "Q_BROKER": "redis",
+        "REDIS_URL": url,
+        "JOBS_RESEND_AFTER_SECONDS": "3",
+        "Q_BULK": "5",
+        **FAST,
+    }
+    with transaction.atomic():
+        runs = [MarkJob.dispatch(str(tmp_path), f"r{i}", sleep=0.2) for i in range(40)]
+    # This process sends through the ORM broker; make every message "lost" so the clusters'
+    # sweepers re-send them through Redis, the broker under test.
+    OrmQ.objects.all().delete()
+    JobRun.objects.update(sent_at=timezone.now() - timezone.timedelta(minutes=10))
+    first = live_cluster(**env)
+    wait_until(
+        lambda: JobRun.objects.filter(status=Status.SUCCEEDED).count() >= 5,
+        timeout=60,
+        message="some runs to finish",
+    )
+    # The Redis broker has no acknowledgement: whatever the cluster pulled is gone with it.
+    os.killpg(first.proc.pid, signal.SIGKILL)
+    first.stop()
+    # Let the killed attempts' leases (60 s timeout) run out now rather than in a minute.
+    JobRun.objects.filter(status=Status.RUNNING).update(lease_expires_at=timezone.now())
+    live_cluster(**env)
+    wait_until(lambda: ended(*runs), timeout=180, message="every run to end after the crash")
+    assert JobRun.objects.filter(status=Status.SUCCEEDED).count() == 40
+    assert all(marks_of(tmp_path, f"r{i}") for i in range(40))
