@@ -76,8 +76,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
-    "django_q",
+    # Before django_q: its `qinfo` command is replaced by one that masks secrets.
     "aktina.core",
+    "django_q",
     "aktina.jobs",
     "aktina.notifications",
     "orders",
@@ -212,7 +213,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Secrets (SECRET_KEY, passwords, URL credentials) are masked in every line and traceback.
+    "filters": {"redact_secrets": {"()": "aktina.core.redaction.RedactSecrets"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

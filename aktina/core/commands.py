@@ -41,3 +41,14 @@ def parse_duration(text: str) -> dt.timedelta:
     if not match:
         raise CommandError(f"{text!r} is not a duration like 30m, 12h or 7d")
     return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1, else a CommandError naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise CommandError(f"{text!r} is not a whole number of 1 or more")
+    return value

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from aktina.core.redaction import redact
 from aktina.jobs.broker import messages_send
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
 from aktina.jobs.signals import job_failed, job_succeeded
@@ -323,7 +324,7 @@ def _attempt_log(
         finished_at=now,
         worker=run.worker,
         error=_describe(exc),
-        traceback="".join(tb.format_exception(exc)) if with_traceback else "",
+        traceback=redact("".join(tb.format_exception(exc))) if with_traceback else "",
     )
 
 
@@ -350,4 +351,5 @@ def _lease_error(run: JobRun):
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    # Stored and shown to operators: credentials in an exception message stop here.
+    return redact(f"{type(exc).__name__}: {exc}")

@@ -4,7 +4,9 @@ from aktina.notifications.models import Notification
 
 
 class NotificationSerializer(serializers.ModelSerializer):
-    order = serializers.CharField(source="order.reference", read_only=True, default=None)
+    order = serializers.CharField(
+        source="order.reference", read_only=True, default=None, allow_null=True
+    )
     unread = serializers.SerializerMethodField()
 
     class Meta:

@@ -89,7 +89,9 @@ class StatusChangeSerializer(serializers.ModelSerializer):
     # Plain strings: the same values as the order's `status` (one enum in the schema is enough).
     from_status = serializers.CharField(read_only=True, help_text="Empty when placed.")
     to_status = serializers.CharField(read_only=True)
-    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+    actor = serializers.CharField(
+        source="actor.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = OrderStatusChange
@@ -99,6 +101,7 @@ class StatusChangeSerializer(serializers.ModelSerializer):
 class OrderJobRunSerializer(serializers.ModelSerializer):
     job = serializers.CharField(source="job_name")
     status = serializers.CharField(help_text="queued, running, succeeded, failed or cancelled.")
+    last_error = serializers.CharField(help_text="The last failure (staff only; empty otherwise).")
 
     class Meta:
         model = JobRun
@@ -118,7 +121,9 @@ class OrderJobRunSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.username", read_only=True)
-    warehouse = serializers.CharField(source="warehouse.code", read_only=True, default=None)
+    warehouse = serializers.CharField(
+        source="warehouse.code", read_only=True, default=None, allow_null=True
+    )
     items = OrderItemSerializer(many=True, read_only=True)
 
     class Meta:

@@ -144,7 +144,12 @@ class OrderViewSet(
 
     def retrieve(self, request, *args, **kwargs):
         order = self.get_object()
-        context = {**self.get_serializer_context(), "job_runs": order_job_runs(order=order)}
+        runs = order_job_runs(order=order)
+        if not request.user.is_staff:
+            # Job errors are for operators: exception text can quote internals (hosts, SQL).
+            for run in runs:
+                run.last_error = ""
+        context = {**self.get_serializer_context(), "job_runs": runs}
         return Response(OrderDetailSerializer(order, context=context).data)
 
     def _act(self, request, service, **kwargs):
@@ -156,9 +161,11 @@ class OrderViewSet(
         order = order_list(user=request.user).get(pk=order.pk)
         return Response(OrderSerializer(order).data)
 
-    def _require(self, request, perm: str) -> None:
+    def _require(
+        self, request, perm: str, message: str = "Managers approve and reject orders."
+    ) -> None:
         if not request.user.has_perm(perm):
-            raise PermissionDenied("Managers approve and reject orders.")
+            raise PermissionDenied(message)
 
     @extend_schema(request=None, responses={200: OrderSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
@@ -185,6 +192,12 @@ class OrderViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel: the customer before fulfilment, staff until it ships. Releases stock."""
+        if self.get_object().customer_id != request.user.pk:
+            # Staff cancel other people's orders only with the right to change orders (an
+            # inventory manager is staff without it).
+            self._require(
+                request, "orders.change_order", "Only the customer or order staff may cancel it."
+            )
         serializer = OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._act(

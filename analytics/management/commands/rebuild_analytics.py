@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from aktina.core.commands import OneLineErrorsCommand
 from analytics.services import metrics_rebuild
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorsCommand):
     help = "Recompute every analytics metric from the orders (bulk; safe to run any time)."
 
     def handle(self, *args, **options):

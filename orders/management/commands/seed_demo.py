@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from aktina.core.commands import OneLineErrorsCommand
 from orders.demo import demo_seed_base, demo_seed_history
 from orders.models import Product
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorsCommand):
     help = "Create demo warehouses, catalogue, stock and users; optionally order history."
 
     def add_arguments(self, parser):

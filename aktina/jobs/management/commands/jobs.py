@@ -3,7 +3,12 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from aktina.core.commands import OneLineErrorsCommand, OneLineParser, parse_duration
+from aktina.core.commands import (
+    OneLineErrorsCommand,
+    OneLineParser,
+    parse_duration,
+    positive_int,
+)
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry, runs_retry_failed
 from aktina.jobs.models import JobRun
 from aktina.jobs.selectors import queue_stats
@@ -19,7 +24,7 @@ class Command(OneLineErrorsCommand):
         ls = sub.add_parser("list", help="recent runs")
         ls.add_argument("--failed", action="store_true")
         ls.add_argument("--queue")
-        ls.add_argument("--limit", type=int, default=50)
+        ls.add_argument("--limit", type=positive_int, default=50)
         retry = sub.add_parser("retry", help="retry failed runs")
         target = retry.add_mutually_exclusive_group(required=True)
         target.add_argument("id", nargs="?", type=int)

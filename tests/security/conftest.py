@@ -1,0 +1,92 @@
+"""Shared cast for the security tests: one user per role, real objects owned by `customer`."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from aktina.core import roles
+from aktina.notifications.services import notification_send
+from orders.models import Order, Product, Stock, Warehouse
+from tests.factories import OrderFactory, OrderItemFactory, ProductFactory, StockFactory
+
+# The columns of the authorisation matrix, in its order.
+ROLES = (
+    "anonymous",
+    "customer",
+    "other_customer",
+    "manager",
+    "inventory_manager",
+    "operations",
+    "superuser",
+)
+PASSWORD = "pw-for-tests-1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    # Throttle counters live in the cache: a count left by one test must not 429 the next.
+    if request.node.get_closest_marker("django_db") is None:
+        yield  # no database, so no database cache either
+        return
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def people(make_user, superuser) -> dict:
+    """Role name -> user (None for anonymous)."""
+    return {
+        "anonymous": None,
+        "customer": make_user(roles.CUSTOMER, username="alice"),
+        "other_customer": make_user(roles.CUSTOMER, username="bob"),
+        "manager": make_user(roles.MANAGER, username="mona"),
+        "inventory_manager": make_user(roles.INVENTORY_MANAGER, username="ivan"),
+        "operations": make_user(roles.OPERATIONS, username="otto"),
+        "superuser": superuser,
+    }
+
+
+@pytest.fixture
+def client_as(people):
+    """`client_as("manager")`: an API client authenticated the way real clients are (a token)."""
+
+    def make(role: str) -> APIClient:
+        client = APIClient()
+        user = people[role]
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+@dataclass
+class World:
+    product: Product
+    warehouse: Warehouse
+    stock: Stock
+    order: Order
+    notification: object
+
+
+@pytest.fixture
+def world(people) -> World:
+    """An order of `customer` that awaits approval (with a label), and her notification."""
+    stock = StockFactory(product=ProductFactory(sku="SKU-SEC-1", unit_price=Decimal("5.00")))
+    order = OrderFactory(
+        customer=people["customer"],
+        status=Order.Status.AWAITING_APPROVAL,
+        total_amount=Decimal("5.00"),
+        tracking_number="TRK-SEC-1",
+    )
+    OrderItemFactory(order=order, product=stock.product, quantity=1)
+    notification = notification_send(
+        recipient=people["customer"], kind="order_placed", subject="Your order", order=order
+    )
+    return World(stock.product, stock.warehouse, stock, order, notification)

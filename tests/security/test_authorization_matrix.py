@@ -1,0 +1,157 @@
+"""Who may do what: every endpoint x every role -> the expected status, from one table.
+
+The table is checked against the app itself: every operation of the OpenAPI schema and every
+URL the resolver knows (outside the Django admin, which has its own permission system and
+tests) must have a row, so a new endpoint without a decision about who may call it fails here.
+
+Each cell runs on fresh objects (an order of `customer` awaiting approval, her notification),
+authenticated the way real clients are: API calls with a token, pages with a session.
+"""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from drf_spectacular.generators import SchemaGenerator
+
+from tests.security.conftest import ROLES
+
+pytestmark = pytest.mark.django_db
+
+# Columns: anonymous, customer (owns the order and the notification), other customer,
+# manager, inventory manager, operations, superuser.
+# fmt: off
+API = {
+    ("GET",  "/api/health/"):                   (200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/auth/token/"):               (200, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/schema/"):                   (200, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/docs/"):                     (200, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/products/"):                 (401, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/products/{id}/"):            (401, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/orders/"):                   (401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/orders/"):                   (401, 201, 201, 201, 201, 201, 201),
+    ("GET",  "/api/orders/{id}/"):              (401, 200, 404, 200, 200, 200, 200),
+    ("POST", "/api/orders/{id}/approve/"):      (401, 403, 403, 200, 403, 403, 200),
+    ("POST", "/api/orders/{id}/reject/"):       (401, 403, 403, 200, 403, 403, 200),
+    # Staff other than the owner need orders.change_order, which inventory managers lack.
+    ("POST", "/api/orders/{id}/cancel/"):       (401, 200, 404, 200, 403, 200, 200),
+    ("GET",  "/api/warehouses/"):               (401, 403, 403, 200, 200, 200, 200),
+    ("GET",  "/api/warehouses/{id}/"):          (401, 403, 403, 200, 200, 200, 200),
+    ("GET",  "/api/stock/"):                    (401, 403, 403, 200, 200, 200, 200),
+    ("GET",  "/api/stock/{id}/"):               (401, 403, 403, 200, 200, 200, 200),
+    ("POST", "/api/stock/receive/"):            (401, 403, 403, 403, 200, 403, 200),
+    ("GET",  "/api/notifications/"):            (401, 200, 200, 200, 200, 200, 200),
+    # An inbox is personal: someone else's notification is a 403, whoever asks.
+    ("GET",  "/api/notifications/{id}/"):       (401, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/notifications/{id}/read/"):  (401, 200, 403, 403, 403, 403, 403),
+    ("GET",  "/api/analytics/dashboard/"):      (401, 403, 403, 200, 200, 200, 200),
+    # Customers see the segments in aggregate (staff also see who is in them).
+    ("GET",  "/api/ml/segments/"):              (401, 200, 200, 200, 200, 200, 200),
+    ("GET",  "/api/ml/forecasts/"):             (401, 403, 403, 200, 200, 200, 200),
+    ("GET",  "/api/ml/runs/"):                  (401, 403, 403, 200, 200, 200, 200),
+}
+# Server-rendered pages (session login; anonymous and non-staff are sent to the login page).
+PAGES = {
+    ("GET",  "/orders/{reference}/label/"):     (302, 200, 404, 200, 200, 200, 200),
+    ("GET",  "/dashboard/"):                    (302, 302, 302, 200, 200, 200, 200),
+    ("GET",  "/dashboard/queues/"):             (302, 302, 302, 200, 200, 200, 200),
+    ("POST", "/dashboard/queues/{queue}/retry/"): (302, 302, 302, 403, 403, 302, 302),
+}
+# fmt: on
+BODIES = {
+    ("POST", "/api/auth/token/"): lambda w: {"username": "alice", "password": "pw-for-tests-1"},
+    ("POST", "/api/orders/"): lambda w: {"items": [{"sku": w.product.sku, "quantity": 1}]},
+    ("POST", "/api/orders/{id}/reject/"): lambda w: {"reason": "Over budget."},
+    ("POST", "/api/stock/receive/"): lambda w: {
+        "sku": w.product.sku,
+        "warehouse": w.warehouse.code,
+        "quantity": 3,
+    },
+}
+# Outside the matrix on purpose: the Django admin (staff login + model permissions, tested in
+# tests/orders/test_admin.py and tests/jobs).
+UNCHECKED_PREFIXES = ("/admin/",)
+
+
+def _concrete(path: str, w) -> str:
+    """Fill a path template with the ids of the world's objects."""
+    ids = {
+        "/api/products/": w.product.pk,
+        "/api/orders/": w.order.pk,
+        "/api/warehouses/": w.warehouse.pk,
+        "/api/stock/": w.stock.pk,
+        "/api/notifications/": w.notification.pk,
+    }
+    for prefix, pk in ids.items():
+        if path.startswith(prefix):
+            path = path.replace("{id}", str(pk))
+    return path.replace("{reference}", w.order.reference).replace("{queue}", "default")
+
+
+def _cells(table):
+    return [
+        pytest.param(method, path, role, expected, id=f"{method} {path} {role}")
+        for (method, path), row in table.items()
+        for role, expected in zip(ROLES, row, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(("method", "path", "role", "expected"), _cells(API))
+def test_api_matrix(method, path, role, expected, client_as, world):
+    body = BODIES.get((method, path), lambda w: {})(world)
+    client = client_as(role)
+    url = _concrete(path, world)
+    response = _call(client, method, url, body)
+    assert response.status_code == expected, response.content[:300]
+
+
+def _call(client, method, url, body):
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, body, format="json")
+
+
+@pytest.mark.parametrize(("method", "path", "role", "expected"), _cells(PAGES))
+def test_page_matrix(method, path, role, expected, people, world):
+    client = Client()
+    if people[role] is not None:
+        client.force_login(people[role])
+    url = _concrete(path, world)
+    response = client.get(url) if method == "GET" else client.post(url)
+    assert response.status_code == expected
+
+
+# --- the table is complete ------------------------------------------------------------------
+def test_every_schema_operation_has_a_row():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    missing = operations - set(API)
+    assert not missing, f"Add these operations to the authorisation matrix: {sorted(missing)}"
+
+
+def _url_names(patterns, prefix="", namespace=""):
+    for p in patterns:
+        route = prefix + str(p.pattern)
+        if isinstance(p, URLResolver):
+            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+            yield from _url_names(p.url_patterns, route, ns)
+        elif isinstance(p, URLPattern):
+            yield route, f"{namespace}{p.name}" if p.name else p.lookup_str
+
+
+def _is_unchecked(route: str) -> bool:
+    plain = "/" + re.sub(r"^\^", "", route)
+    return plain.startswith(UNCHECKED_PREFIXES)
+
+
+def test_every_url_has_a_row():
+    """Also the URLs the schema leaves out (schema, docs, pages): matched by view name."""
+    covered = set()
+    for _, path in (*API, *PAGES):
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        covered.add(resolve(concrete).view_name)
+    known = {name: route for route, name in _url_names(get_resolver().url_patterns)}
+    missing = {name: route for name, route in known.items() if not _is_unchecked(route)}
+    missing = {n: r for n, r in missing.items() if n not in covered}
+    assert not missing, f"URLs without a row in the authorisation matrix: {missing}"
