@@ -305,6 +305,9 @@ ORDER_REMINDER_DELAY_SECONDS = env.int("ORDER_REMINDER_DELAY_SECONDS", default=8
 ORDER_CARRIER_RATE_LIMIT = env.int("ORDER_CARRIER_RATE_LIMIT", default=10)
 # Dotted path of the carrier client class (orders.carriers.CarrierClient).
 ORDER_CARRIER_CLIENT = env.str("ORDER_CARRIER_CLIENT", default="orders.carriers.LocalCarrier")
+ML_KEEP_RUNS = env.int("ML_KEEP_RUNS", default=3)
+ML_FORECAST_FREQ = env.str("ML_FORECAST_FREQ", default="W")
+ML_FORECAST_HORIZON = env.int("ML_FORECAST_HORIZON", default=8)
 QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)
 # Per-queue overrides, e.g. "urgent=60,analytics=900".
 QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE = env.dict(

@@ -13,6 +13,7 @@ api = [
     path("", include("orders.api.urls")),
     path("", include("aktina.notifications.urls")),
     path("analytics/", include("analytics.api.urls")),
+    path("ml/", include("ml.api.urls")),
 ]
 
 urlpatterns = [

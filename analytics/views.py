@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from analytics.charts import GREEN, RED, bar_chart, funnel_chart, stacked_bar_chart
 from analytics.selectors import dashboard_analytics, queue_health
+from ml.selectors import dashboard_ml_summary
 
 
 @staff_member_required
@@ -33,6 +34,7 @@ def dashboard(request):
             [(s["label"], s["orders"]) for s in data["status_funnel"]],
             chart_id="chart-funnel", title="Orders of the last 90 days by status",
         ),
+        "ml": dashboard_ml_summary(),
     }  # fmt: skip
     return render(request, "analytics/dashboard.html", context)
 

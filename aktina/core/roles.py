@@ -56,6 +56,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("jobs", "operate_jobs"),
         ("jobs", "view_jobbatch"),
         ("notifications", "view_notification"),
+        ("ml", "view_predictionrun"),
+        ("ml", "refresh_predictions"),
     ],
 }
 

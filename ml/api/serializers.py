@@ -1,0 +1,108 @@
+from rest_framework import serializers
+
+from ml.models import CustomerSegment, PredictionRun
+
+
+class RunSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    freq = serializers.CharField()
+    horizon = serializers.IntegerField()
+    order_lines = serializers.IntegerField()
+    customers = serializers.IntegerField()
+    products = serializers.IntegerField()
+    metrics = serializers.JSONField(
+        help_text="Segmentation: k, silhouette, silhouette_by_k, segments. Forecasts: models, "
+        "backtested, geometric_mean_ratio, beaten, worse, worst_ratio. Timings in seconds."
+    )
+
+
+class SegmentProfileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="Customers in the segment.")
+    recency_days = serializers.FloatField(help_text="Mean days since the last order.")
+    frequency = serializers.FloatField(help_text="Mean number of orders.")
+    monetary = serializers.FloatField(help_text="Mean spend.")
+    recency_score = serializers.FloatField(help_text="Mean percentile, 0..1, 1 = most recent.")
+    frequency_score = serializers.FloatField(help_text="Mean percentile, 0..1, 1 = most orders.")
+    monetary_score = serializers.FloatField(help_text="Mean percentile, 0..1, 1 = most spend.")
+
+
+class SegmentMemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="customer.username")
+
+    class Meta:
+        model = CustomerSegment
+        fields = ["customer_id", "username", "segment", "recency_days", "frequency", "monetary"]
+
+
+class SegmentMemberPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SegmentMemberSerializer(many=True)
+
+
+class SegmentsSerializer(serializers.Serializer):
+    run = RunSummarySerializer(allow_null=True, help_text="Null before the first refresh.")
+    segments = SegmentProfileSerializer(many=True)
+    customers = SegmentMemberPageSerializer(
+        allow_null=True,
+        help_text="Staff only (null for customers): per-customer membership, a page at a time "
+        "(`page`), optionally of one segment (`segment`).",
+    )
+
+
+class ForecastPointSerializer(serializers.Serializer):
+    period = serializers.DateField(help_text="First day of the period.")
+    value = serializers.FloatField()
+    lower = serializers.FloatField(help_text="80 % interval, lower bound.")
+    upper = serializers.FloatField(help_text="80 % interval, upper bound.")
+
+
+class ForecastSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    freq = serializers.CharField()
+    horizon = serializers.IntegerField()
+    model = serializers.CharField(help_text="seasonal_naive, exp_smoothing or gradient_boosting.")
+    points = ForecastPointSerializer(many=True)
+    mae = serializers.FloatField(allow_null=True, help_text="Backtest MAE of the chosen model.")
+    wape = serializers.FloatField(allow_null=True)
+    mase = serializers.FloatField(allow_null=True)
+    naive_mae = serializers.FloatField(allow_null=True, help_text="Seasonal naive's backtest MAE.")
+    naive_wape = serializers.FloatField(allow_null=True)
+    naive_mase = serializers.FloatField(allow_null=True)
+    ratio = serializers.FloatField(allow_null=True, help_text="mae / naive_mae.")
+
+
+class PredictionRunSerializer(serializers.ModelSerializer):
+    # A plain string in the schema: an enum named "status" would collide with the order and
+    # job-run enums of the same name.
+    status = serializers.CharField(read_only=True, help_text="running, succeeded or failed.")
+    duration_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PredictionRun
+        fields = [
+            "id",
+            "status",
+            "only",
+            "freq",
+            "horizon",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "order_lines",
+            "customers",
+            "products",
+            "metrics",
+            "error",
+            "current_segments",
+            "current_forecasts",
+        ]
+
+    def get_duration_seconds(self, run: PredictionRun) -> float | None:
+        return run.duration.total_seconds() if run.duration is not None else None

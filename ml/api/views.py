@@ -1,0 +1,79 @@
+"""ML results over HTTP. Everything is read from the current runs (see ml.selectors).
+
+Access: the segment summary (sizes and RFM profiles, no individual) is for every signed-in
+user; per-customer membership, forecasts and runs are staff only: forecasts reveal sales
+volumes per product, which customers have no business seeing.
+"""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml.api.serializers import (
+    ForecastSerializer,
+    PredictionRunSerializer,
+    SegmentsSerializer,
+)
+from ml.selectors import forecast_list, run_list, segment_members, segmentation_summary
+
+
+class SegmentsView(APIView):
+    """Current customer segments; staff also get who is in them."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Customer segments",
+        responses=SegmentsSerializer,
+        parameters=[
+            OpenApiParameter("segment", str, description="Staff: members of this segment only."),
+            OpenApiParameter("page", int, description="Staff: page of the member list."),
+        ],
+    )
+    def get(self, request):
+        data = dict(segmentation_summary())
+        data["customers"] = None
+        if request.user.is_staff:
+            members = segment_members(segment=request.query_params.get("segment") or None)
+            paginator = PageNumberPagination()
+            page = paginator.paginate_queryset(members, request, view=self)
+            data["customers"] = {
+                "count": paginator.page.paginator.count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "results": page,
+            }
+        return Response(SegmentsSerializer(data).data)
+
+
+@extend_schema(
+    summary="Sales forecasts",
+    parameters=[OpenApiParameter("sku", str, description="Only this product.")],
+)
+class ForecastListView(generics.ListAPIView):
+    """Current forecast per product: points with 80 % intervals and backtest metrics (staff)."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = ForecastSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        # A list from the cache, not a queryset: pagination works on both.
+        return forecast_list(sku=self.request.query_params.get("sku") or None)
+
+
+@extend_schema(summary="ML refresh runs")
+class RunListView(generics.ListAPIView):
+    """Every refresh, newest first, with status, counts, metrics and errors (staff)."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = PredictionRunSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return run_list()

@@ -1,0 +1,149 @@
+"""Parsing and checking an order-history CSV (`manage.py import_orders`); no database here.
+
+The file has a header naming ``customer_id, date, sku, quantity, unit_price`` (any order,
+extra columns ignored). Every bad row is reported with its line number and every reason it
+is bad, so one pass over the file finds all the problems.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+REQUIRED_COLUMNS = ("customer_id", "date", "sku", "quantity", "unit_price")
+CUSTOMER_ID = re.compile(r"^[\w.@+-]{1,140}$")
+SKU_MAX = 64
+QUANTITY_MAX = 2_147_483_647
+PRICE_MAX = Decimal("9999999999.99")
+# A date without a time is placed at local noon, so no zone conversion moves it to another day.
+DATE_ONLY_TIME = dt.time(12, 0)
+
+
+class BadFile(Exception):
+    """The file as a whole cannot be imported (no header, wrong header, not CSV text)."""
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    line: int
+    customer_id: str
+    ordered_at: dt.datetime  # aware
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+
+def parse_order_history(
+    lines: Iterable[str], *, zone: dt.tzinfo
+) -> tuple[list[HistoryLine], list[tuple[int, str]]]:
+    """Good rows and (line number, reason) for each bad one. Raises BadFile for the file.
+
+    ``zone`` interprets dates and times without an offset (the site's time zone).
+    """
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise BadFile(f"line {reader.line_num}: {exc}") from exc
+    if header is None:
+        raise BadFile(f"the file is empty; expected a header: {','.join(REQUIRED_COLUMNS)}")
+    names = [name.strip().lower() for name in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise BadFile(
+            f"the header lacks {', '.join(missing)}; expected a first line naming "
+            f"{','.join(REQUIRED_COLUMNS)} (got {','.join(header)[:200]!r})"
+        )
+    position = {c: names.index(c) for c in REQUIRED_COLUMNS}
+    good: list[HistoryLine] = []
+    bad: list[tuple[int, str]] = []
+    try:
+        for row in reader:
+            number = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if len(row) != len(header):
+                bad.append((number, f"expected {len(header)} fields, got {len(row)}"))
+                continue
+            parsed, reasons = _parse_row(row, position, number, zone)
+            if reasons:
+                bad.append((number, "; ".join(reasons)))
+            else:
+                good.append(parsed)
+    except csv.Error as exc:
+        raise BadFile(f"line {reader.line_num}: {exc}") from exc
+    return good, bad
+
+
+def _parse_row(
+    row: list[str], position: dict[str, int], number: int, zone: dt.tzinfo
+) -> tuple[HistoryLine | None, list[str]]:
+    reasons = []
+    customer_id = row[position["customer_id"]].strip()
+    if not customer_id:
+        reasons.append("customer_id is empty")
+    elif not CUSTOMER_ID.match(customer_id):
+        reasons.append(
+            f"customer_id {customer_id[:40]!r} may only hold letters, digits and @.+-_ "
+            "(at most 140)"
+        )
+    ordered_at = _parse_date(row[position["date"]].strip(), zone)
+    if ordered_at is None:
+        reasons.append(
+            f"date {row[position['date']].strip()[:40]!r} is not a date like 2024-01-31 "
+            "or 2024-01-31T14:05"
+        )
+    sku = row[position["sku"]].strip()
+    if not sku:
+        reasons.append("sku is empty")
+    elif len(sku) > SKU_MAX:
+        reasons.append(f"sku is longer than {SKU_MAX} characters")
+    quantity, reason = _parse_quantity(row[position["quantity"]].strip())
+    if reason:
+        reasons.append(reason)
+    price, reason = _parse_price(row[position["unit_price"]].strip())
+    if reason:
+        reasons.append(reason)
+    if reasons:
+        return None, reasons
+    return HistoryLine(number, customer_id, ordered_at, sku, quantity, price), []
+
+
+def _parse_date(text: str, zone: dt.tzinfo) -> dt.datetime | None:
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), DATE_ONLY_TIME, zone)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def _parse_quantity(text: str) -> tuple[int | None, str]:
+    try:
+        quantity = int(text)
+    except ValueError:
+        return None, f"quantity {text[:40]!r} is not a whole number"
+    if quantity < 1:
+        return None, f"quantity must be at least 1, got {quantity}"
+    if quantity > QUANTITY_MAX:
+        return None, f"quantity {quantity} is too large"
+    return quantity, ""
+
+
+def _parse_price(text: str) -> tuple[Decimal | None, str]:
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        return None, f"unit_price {text[:40]!r} is not a number"
+    if not price.is_finite() or price < 0:
+        return None, f"unit_price must be a number of 0 or more, got {text[:40]!r}"
+    if price > PRICE_MAX:
+        return None, f"unit_price {text[:40]!r} is too large"
+    if price != price.quantize(Decimal("0.01")):
+        return None, f"unit_price {text[:40]!r} has more than 2 decimal places"
+    return price.quantize(Decimal("0.01")), ""
