@@ -1,18 +1,41 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from aktina.core import roles
 from tests.factories import UserFactory
 
 IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
+IS_REDIS_CACHE = bool(os.environ.get("REDIS_URL"))
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # PBKDF2 costs ~0.5 s per user on these machines; tests create users by the hundred.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Every test starts and ends with an empty cache.
+
+    Redis keeps what a test wrote whatever happens to the test's transaction, and the database
+    cache table is not flushed after transactional tests; cached dashboards, ML summaries and
+    throttle counters from one test must not leak into the next.
+    """
+    for name in ("transactional_db", "db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)  # the database first: the cache may live in it
+            break
+    else:
+        if request.node.get_closest_marker("django_db") is None and not IS_REDIS_CACHE:
+            yield  # no database, so no database cache to touch
+            return
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -3,6 +3,16 @@ from rest_framework import serializers
 from ml.models import CustomerSegment, PredictionRun
 
 
+class SegmentQuerySerializer(serializers.Serializer):
+    # A serializer field, not the raw query string: it rejects NUL characters (PostgreSQL
+    # cannot compare them) and over-long values with a field-level 400.
+    segment = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class ForecastQuerySerializer(serializers.Serializer):
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
 class RunSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     started_at = serializers.DateTimeField()

@@ -14,8 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ml.api.serializers import (
+    ForecastQuerySerializer,
     ForecastSerializer,
     PredictionRunSerializer,
+    SegmentQuerySerializer,
     SegmentsSerializer,
 )
 from ml.selectors import forecast_list, run_list, segment_members, segmentation_summary
@@ -38,7 +40,9 @@ class SegmentsView(APIView):
         data = dict(segmentation_summary())
         data["customers"] = None
         if request.user.is_staff:
-            members = segment_members(segment=request.query_params.get("segment") or None)
+            query = SegmentQuerySerializer(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            members = segment_members(segment=query.validated_data.get("segment") or None)
             paginator = PageNumberPagination()
             page = paginator.paginate_queryset(members, request, view=self)
             data["customers"] = {
@@ -63,7 +67,9 @@ class ForecastListView(generics.ListAPIView):
 
     def get_queryset(self):
         # A list from the cache, not a queryset: pagination works on both.
-        return forecast_list(sku=self.request.query_params.get("sku") or None)
+        query = ForecastQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return forecast_list(sku=query.validated_data.get("sku") or None)
 
 
 @extend_schema(summary="ML refresh runs")

@@ -290,6 +290,13 @@ def test_label_page_for_owner_and_staff_only(client, customer, stock, make_user,
     assert client.get(url).status_code == 200
 
 
+def test_label_page_for_a_malformed_reference_is_a_404(client, manager):
+    # A NUL character reached PostgreSQL as a query parameter and came back as a 500.
+    client.force_login(manager)
+    assert client.get("/orders/ORD%00-2345/label/").status_code == 404
+    assert client.get("/orders/" + "A" * 21 + "/label/").status_code == 404
+
+
 def test_schema_lists_every_order_endpoint(as_user, manager):
     schema = as_user(manager).get("/api/schema/", {"format": "json"}).json()
     for path in (

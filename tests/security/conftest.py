@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -24,17 +23,6 @@ ROLES = (
     "superuser",
 )
 PASSWORD = "pw-for-tests-1"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(request):
-    # Throttle counters live in the cache: a count left by one test must not 429 the next.
-    if request.node.get_closest_marker("django_db") is None:
-        yield  # no database, so no database cache either
-        return
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
