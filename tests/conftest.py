@@ -19,7 +19,7 @@ def _fast_passwords(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(request):
-    """Every test starts and ends with an empty cache.
+    """Every test starts with an empty cache.
 
     Redis keeps what a test wrote whatever happens to the test's transaction, and the database
     cache table is not flushed after transactional tests; cached dashboards, ML summaries and
@@ -35,7 +35,6 @@ def _fresh_cache(request):
             return
     cache.clear()
     yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -65,3 +65,12 @@ def messages_send(runs: Iterable[tuple[int, str, int]]) -> None:
         else:
             for package in packages:
                 broker.enqueue(package)
+
+
+def messages_waiting(cluster: str) -> int:
+    """Messages the broker holds for `cluster` that no cluster has taken yet."""
+    broker = _broker(cluster)
+    if isinstance(broker, ORM):
+        # What ORM.queue_size counts, without its close_old_connections() side effect.
+        return OrmQ.objects.using(Conf.ORM).filter(key=cluster, lock__lte=timezone.now()).count()
+    return broker.queue_size() or 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
-from django.db.models.functions import TruncHour
+from django.db import connection
+from django.db.models import CharField, Count, IntegerField, Min, Q, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from aktina.jobs.models import JobRun
@@ -14,32 +15,39 @@ from aktina.jobs.models import JobRun
 Status = JobRun.Status
 # Percentiles come from the most recent finished runs, not the whole hour: bounded cost.
 SAMPLE = 2000
+HOUR = dt.timedelta(hours=1)
+# The per-queue counts group by CAST(queue), not the bare column: with ANALYZE statistics
+# SQLite otherwise walks jobrun_queue_status in queue order (to save the GROUP BY sort) and
+# reads every run's row instead of the covering index (1 s instead of 80 ms at 1M runs).
+QUEUE = Cast("queue", output_field=CharField())
 
 
 def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     hour, day = now - dt.timedelta(hours=1), now - dt.timedelta(hours=24)
+    # Every count reads only columns of an index ending in `queue` (COUNT("status"), never
+    # COUNT("id")): index-only scans, not a visit to each failed or finished run's row.
     active = {
-        row["queue"]: row
+        row["q"]: row
         for row in JobRun.objects.filter(status__in=[Status.QUEUED, Status.RUNNING, Status.FAILED])
-        .values("queue")
+        .values(q=QUEUE)
         .annotate(
-            pending=Count("id", filter=Q(status=Status.QUEUED, available_at__lte=now)),
-            delayed=Count("id", filter=Q(status=Status.QUEUED, available_at__gt=now)),
-            running=Count("id", filter=Q(status=Status.RUNNING)),
-            failed=Count("id", filter=Q(status=Status.FAILED)),
+            pending=Count("status", filter=Q(status=Status.QUEUED, available_at__lte=now)),
+            delayed=Count("status", filter=Q(status=Status.QUEUED, available_at__gt=now)),
+            running=Count("status", filter=Q(status=Status.RUNNING)),
+            failed=Count("status", filter=Q(status=Status.FAILED)),
             oldest_waiting_at=Min(
                 "available_at", filter=Q(status=Status.QUEUED, available_at__lte=now)
             ),
         )
     }
     done = {
-        row["queue"]: row
+        row["q"]: row
         for row in JobRun.objects.filter(status=Status.SUCCEEDED, finished_at__gte=day)
-        .values("queue")
+        .values(q=QUEUE)
         .annotate(
-            throughput_1h=Count("id", filter=Q(finished_at__gte=hour)),
-            throughput_24h=Count("id"),
+            throughput_1h=Count("status", filter=Q(finished_at__gte=hour)),
+            throughput_24h=Count("status"),
         )
     }
     stats = []
@@ -66,19 +74,32 @@ def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
 
 
 def queue_timeseries(*, hours: int = 24, now: dt.datetime | None = None) -> list[dict]:
+    """Finished runs per hour and queue since the start of the hour `hours` ago.
+
+    One statement: a UNION ALL of one grouped count per hour, each a range of the covering
+    index (status, finished_at, queue). Truncating every row's finished_at instead (TruncHour:
+    a Python function per row on SQLite) and sorting a whole day of runs cost 3-10x more at
+    1M runs. Rows as before: bucket, queue, succeeded, failed, ordered by bucket and queue.
+    """
     now = now or timezone.now()
     since = (now - dt.timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
-    rows = (
-        JobRun.objects.filter(status__in=[Status.SUCCEEDED, Status.FAILED], finished_at__gte=since)
-        .annotate(bucket=TruncHour("finished_at"))
-        .values("bucket", "queue")
-        .annotate(
-            succeeded=Count("id", filter=Q(status=Status.SUCCEEDED)),
-            failed=Count("id", filter=Q(status=Status.FAILED)),
+    buckets = [since + dt.timedelta(hours=h) for h in range(hours + 1)]
+    finished = [Status.SUCCEEDED, Status.FAILED]
+    per_hour = [
+        JobRun.objects.filter(status__in=finished, finished_at__gte=b, finished_at__lt=b + HOUR)
+        .values("status", q=QUEUE, k=Value(k, output_field=IntegerField()))
+        .annotate(n=Count("status"))
+        .order_by()
+        for k, b in enumerate(buckets)
+    ]
+    counts: dict[tuple, dict] = {}
+    for row in per_hour[0].union(*per_hour[1:], all=True):
+        bucket = buckets[row["k"]]
+        entry = counts.setdefault(
+            (bucket, row["q"]), {"bucket": bucket, "queue": row["q"], "succeeded": 0, "failed": 0}
         )
-        .order_by("bucket", "queue")
-    )
-    return list(rows)
+        entry[row["status"]] += row["n"]
+    return [counts[key] for key in sorted(counts)]
 
 
 def _recent_timings(queue: str, *, since: dt.datetime) -> tuple[list[float], list[float]]:
@@ -101,3 +122,43 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return round(ordered[rank], 1)
+
+
+def ledger_distinct(column: str) -> list[str]:
+    """The distinct values of `column`, which must lead an index (`job_name`, `queue`).
+
+    A loose index scan: one index probe per distinct value ("the next value after the last
+    one"), so the cost follows the number of values, not of runs. `SELECT DISTINCT` (what the
+    admin's value filters run) reads the whole ledger.
+    """
+    if column not in ("job_name", "queue"):
+        raise ValueError(f"{column!r} does not lead an index of the ledger")
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    col = connection.ops.quote_name(column)
+    sql = (
+        f"WITH RECURSIVE v(x) AS ("
+        f"SELECT (SELECT {col} FROM {table} ORDER BY {col} LIMIT 1) "
+        f"UNION ALL SELECT (SELECT {col} FROM {table} WHERE {col} > v.x ORDER BY {col} LIMIT 1) "
+        f"FROM v WHERE v.x IS NOT NULL"
+        f") SELECT x FROM v WHERE x IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def ledger_row_count(*, estimate_above: int) -> int | None:
+    """How many runs the ledger holds, in one statement, on PostgreSQL: the planner's estimate
+    (`pg_class.reltuples`, kept by ANALYZE/autovacuum) once it is above `estimate_above`, an
+    exact COUNT(*) below (the COUNT is never executed otherwise). None on other databases."""
+    if connection.vendor != "postgresql":
+        return None
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN c.reltuples > %s THEN c.reltuples::bigint "
+            f"ELSE (SELECT COUNT(*) FROM {table}) END "
+            "FROM pg_class c WHERE c.oid = %s::regclass",
+            [estimate_above, JobRun._meta.db_table],
+        )
+        return cursor.fetchone()[0]

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from aktina.jobs.broker import messages_send
+from aktina.jobs.broker import messages_send, messages_waiting
 from aktina.jobs.lifecycle import run_expire
 from aktina.jobs.models import JobRun
+from aktina.jobs.queues import cluster_for, queues_served_by
 
 logger = logging.getLogger("aktina.jobs")
 Status = JobRun.Status
@@ -63,13 +64,30 @@ def runs_promote_due() -> int:
 
 
 def runs_resend_stale() -> int:
-    """Send again when a due run's message led to no start: lost by the broker or never sent."""
+    """Send again when a due run's message led to no start: lost by the broker or never sent.
+
+    Only as many as the broker is missing: a run waits `JOBS_RESEND_AFTER_SECONDS` in a long
+    backlog too, and re-sending every such run each pass would grow the broker without bound
+    while the cluster is merely busy (or stopped). A message per due run still in the broker
+    means nothing was lost; fewer messages than due runs means that many are gone.
+    """
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.JOBS_RESEND_AFTER_SECONDS)
-    return _send_marked(
-        JobRun.objects.filter(status=Status.QUEUED, available_at__lte=stale, sent_at__lte=stale),
-        now,
-    )
+    resent = 0
+    for cluster in sorted({cluster_for(q) for q in settings.JOBS_QUEUES}):
+        queues = queues_served_by(cluster)
+        stale_runs = JobRun.objects.filter(
+            status=Status.QUEUED, queue__in=queues, available_at__lte=stale, sent_at__lte=stale
+        )
+        if not stale_runs.exists():
+            continue
+        due = JobRun.objects.filter(
+            status=Status.QUEUED, queue__in=queues, available_at__lte=now, sent_at__isnull=False
+        ).count()
+        missing = due - messages_waiting(cluster)
+        if missing > 0:
+            resent += _send_marked(stale_runs, now, limit=min(missing, BATCH))
+    return resent
 
 
 def runs_prune() -> int:
@@ -85,13 +103,13 @@ def runs_prune() -> int:
     return len(ids) if deleted else 0
 
 
-def _send_marked(candidates, now: dt.datetime) -> int:
+def _send_marked(candidates, now: dt.datetime, limit: int = BATCH) -> int:
     with transaction.atomic():
         # skip_locked: two sweepers on PostgreSQL split the work instead of both sending.
         rows = list(
             candidates.select_for_update(skip_locked=True)
             .order_by("available_at")
-            .values_list("id", "queue", "timeout")[:BATCH]
+            .values_list("id", "queue", "timeout")[:limit]
         )
         if not rows:
             return 0

@@ -66,6 +66,24 @@ def test_worker_killed_mid_job_counts_an_attempt_and_the_run_is_retried(live_clu
     cluster.stop()
 
 
+def test_cluster_whose_idle_children_were_all_killed_keeps_working(live_cluster, tmp_path):
+    """An idle worker waits inside the task queue's read lock and the monitor inside the result
+    queue's: SIGKILL leaves those locks held, and plain django-q2 then never runs a task again
+    (seen in the chaos run). Our sentinel resets the pool instead."""
+    cluster = live_cluster(**FAST)
+    wait_until(lambda: len(cluster.worker_pids()) >= 4, timeout=30, message="workers to spawn")
+    time.sleep(1)  # let the workers reach task_queue.get()
+    killed = cluster.worker_pids()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    with transaction.atomic():
+        runs = [MarkJob.dispatch(str(tmp_path), f"after-kill{i}") for i in range(20)]
+    wait_until(lambda: ended(*runs), timeout=60, message="runs dispatched after the kill")
+    assert JobRun.objects.filter(pk__in=[r.pk for r in runs], status=Status.SUCCEEDED).count() == 20
+    assert not set(cluster.worker_pids()) & set(killed)
+    assert "resetting" in cluster.log_path.read_text()
+
+
 def test_poison_pill_fails_after_tries_and_is_not_redelivered_forever(live_cluster, tmp_path):
     live_cluster(**FAST)
     run = PoisonJob.dispatch(str(tmp_path))
