@@ -35,8 +35,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: migrate
+# Each on its own throwaway SQLite database; the PostgreSQL ones (api, chaos) are in the README.
+bench: install
 	$(PY) bench/jobs.py
+	$(PY) bench/workflow.py
+	$(PY) bench/analytics.py
+	$(PY) bench/queues.py
 	$(PY) bench/ml.py
 
 clean:
