@@ -33,7 +33,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -61,22 +60,18 @@ if os.environ.get("CHAOS_TUNE_JOBS") == "1":
     _tune_jobs_for_chaos()
 
 
-from bench.common import Cluster, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    Cluster,
+    bench_customers,
+    process_grandchildren,
+    setup_django,
+)
 from bench.load import ApiClient, WebServer  # noqa: E402
 
 
 class ChaosCluster(Cluster):
     def grandchildren(self) -> list[int]:
-        """qcluster -> sentinel -> workers, pusher, monitor (cf. tests/live.py worker_pids)."""
-        out = subprocess.run(
-            ["ps", "-o", "pid=,ppid=", "-g", str(self.proc.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        pairs = list(zip(map(int, out[::2]), map(int, out[1::2]), strict=True))
-        children = {pid for pid, ppid in pairs if ppid == self.proc.pid}
-        return [pid for pid, ppid in pairs if ppid in children]
+        return process_grandchildren(self.proc.pid)
 
     def kill_all(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -88,10 +83,6 @@ class ChaosCluster(Cluster):
 def seed(orders: int, customers: int) -> dict:
     from decimal import Decimal
 
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from aktina.core import roles
     from orders.demo import demo_seed_base
     from orders.models import Product, Stock, Warehouse
 
@@ -104,16 +95,7 @@ def seed(orders: int, customers: int) -> dict:
     first = Warehouse.objects.order_by("pk").first()
     Stock.objects.filter(product__sku=SCARCE_SKU).update(quantity=0)
     Stock.objects.filter(product__sku=SCARCE_SKU, warehouse=first).update(quantity=scarce_units)
-    group = Group.objects.get(name=roles.CUSTOMER)
-    names = []
-    for k in range(customers):
-        user, _ = get_user_model().objects.get_or_create(
-            username=f"chaos-customer-{k}", defaults={"email": f"chaos{k}@aktina.local"}
-        )
-        user.set_password(PASSWORD)
-        user.save()
-        user.groups.add(group)
-        names.append(user.username)
+    names = bench_customers(customers, prefix="chaos", password=PASSWORD)
     return {"customers": names, "scarce_units": scarce_units, "scarce_orders": scarce_orders}
 
 

@@ -50,6 +50,37 @@ def _recreate_postgres(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{dbname}"')
 
 
+def process_grandchildren(pid: int) -> list[int]:
+    """qcluster -> sentinel -> workers, pusher, monitor: the processes two levels below `pid`
+    in its process group."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=,ppid=", "-g", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    pairs = list(zip(map(int, out[::2]), map(int, out[1::2]), strict=True))
+    children = {child for child, parent in pairs if parent == pid}
+    return [child for child, parent in pairs if parent in children]
+
+
+def bench_customers(count: int, *, prefix: str, password: str) -> list[str]:
+    """`count` customer accounts (created or reset); returns their usernames."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from aktina.core import roles
+
+    group = Group.objects.get(name=roles.CUSTOMER)
+    names = []
+    for k in range(count):
+        user, _ = get_user_model().objects.get_or_create(
+            username=f"{prefix}-customer-{k}", defaults={"email": f"{prefix}{k}@aktina.local"}
+        )
+        user.set_password(password)
+        user.save()
+        user.groups.add(group)
+        names.append(user.username)
+    return names
+
+
 class Cluster:
     def __init__(self, env: dict[str, str], name: str | None = None):
         args = [sys.executable, "manage.py", "qcluster"] + (["--name", name] if name else [])

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Cluster, median, percentile, setup_django, wait_for
+from bench.common import Cluster, bench_customers, median, percentile, setup_django, wait_for
 from bench.load import ApiClient, WebServer
 
 PASSWORD = "bench-password-1"
@@ -42,27 +42,14 @@ def seed_ample_stock(customers: int = 8) -> list[str]:
     """Demo data with enough stock and staging space for any number of bench orders, and
     `customers` customer accounts (one customer for every order would make their metrics row
     a hot spot no real shop has). Returns the customers' usernames."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
 
-    from aktina.core import roles
     from orders.demo import demo_seed_base
     from orders.models import Stock, Warehouse
 
     demo_seed_base(password=PASSWORD)
     Stock.objects.update(quantity=10_000_000, quantity_allocated=0)
     Warehouse.objects.update(capacity=1_000_000_000)
-    group = Group.objects.get(name=roles.CUSTOMER)
-    names = []
-    for k in range(customers):
-        user, _ = get_user_model().objects.get_or_create(
-            username=f"bench-customer-{k}", defaults={"email": f"bench{k}@aktina.local"}
-        )
-        user.set_password(PASSWORD)
-        user.save()
-        user.groups.add(group)
-        names.append(user.username)
-    return names
+    return bench_customers(customers, prefix="bench", password=PASSWORD)
 
 
 def raw_rate(n: int) -> float:

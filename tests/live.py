@@ -14,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from bench.common import process_grandchildren
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -72,15 +74,7 @@ class LiveCluster:
 
     def worker_pids(self) -> list[int]:
         """Worker processes: the grandchildren of qcluster (qcluster -> sentinel -> workers)."""
-        out = subprocess.run(
-            ["ps", "-o", "pid=,ppid=", "-g", str(self.proc.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        pairs = list(zip(map(int, out[::2]), map(int, out[1::2]), strict=True))
-        children = {pid for pid, ppid in pairs if ppid == self.proc.pid}
-        return [pid for pid, ppid in pairs if ppid in children]
+        return process_grandchildren(self.proc.pid)
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None:
