@@ -247,11 +247,9 @@ def run(
                 victims = [(c, p) for c in clusters for p in c.grandchildren()]
                 if victims:
                     _, pid = rng.choice(victims)
-                    try:
+                    with contextlib.suppress(ProcessLookupError):  # it exited already
                         os.kill(pid, signal.SIGKILL)
                         kills += 1
-                    except ProcessLookupError:
-                        pass
             if not any(t.is_alive() for t in pushers):
                 done.set()
         push_s = time.monotonic() - push_started

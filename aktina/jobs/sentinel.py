@@ -29,7 +29,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 from multiprocessing import Event
 from multiprocessing.reduction import ForkingPickler
 from queue import Full
@@ -66,8 +65,8 @@ def _size(queue) -> int:
 
 
 class ResilientSentinel(q_cluster.Sentinel):
-    resets = 0
-    _stalled_since: float | None = None
+    # Seconds the pool has looked stuck, counted in guard cycles.
+    _stalled_for: float = 0
 
     def guard(self):
         logger.info(
@@ -108,11 +107,8 @@ class ResilientSentinel(q_cluster.Sentinel):
         stuck = (
             alive and all(_timer(p) == IDLE for p in alive) and _size(self.task_queue) > 0
         ) or (any(_timer(p) == RECYCLING for p in alive))
-        if not stuck:
-            self._stalled_since = None
-            return False
-        self._stalled_since = (self._stalled_since or 0) + cycle
-        return self._stalled_since >= STALL_SECONDS
+        self._stalled_for = self._stalled_for + cycle if stuck else 0
+        return self._stalled_for >= STALL_SECONDS
 
     def _check_workers(self, cycle: float) -> None:
         """django-q2's own worker check, but never blocking on a lock a dead process holds."""
@@ -148,7 +144,7 @@ class ResilientSentinel(q_cluster.Sentinel):
             why,
             len(children),
         )
-        self._stalled_since = None
+        self._stalled_for = 0
         for p in children:
             if p.is_alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -161,7 +157,6 @@ class ResilientSentinel(q_cluster.Sentinel):
         self.task_queue = Queue(maxsize=Conf.QUEUE_LIMIT) if Conf.QUEUE_LIMIT else Queue()
         self.result_queue = Queue()
         self.event_out = Event()
-        self.resets += 1
         self.reincarnations += 1
         self.spawn_cluster()
         _refill(self.task_queue, tasks, "task")
@@ -204,9 +199,9 @@ def runs_hand_back(*, worker_pids: list[int]) -> int:
     """Expire the leases of runs the given (dead) processes of this host were running."""
     from aktina.jobs.models import JobRun
     from aktina.jobs.sweeper import runs_expire_leases
+    from aktina.jobs.worker import worker_id
 
-    host = socket.gethostname()
-    workers = [f"{host}:{pid}" for pid in worker_pids]
+    workers = [worker_id(pid) for pid in worker_pids]
     try:
         expired = JobRun.objects.filter(status=JobRun.Status.RUNNING, worker__in=workers).update(
             lease_expires_at=timezone.now()

@@ -29,8 +29,9 @@ from aktina.jobs.signals import job_started
 logger = logging.getLogger("aktina.jobs")
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """How a run records the process running it: this host and `pid` (default: this one)."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def perform(run_id: int, timeout: int) -> str:
