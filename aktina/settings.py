@@ -253,31 +253,31 @@ if _unknown_queues:
     raise ImproperlyConfigured(f"JOBS_DEDICATED_QUEUES names unknown queues: {_unknown_queues}")
 JOBS_DEFAULT_CLUSTER = "aktina"
 JOBS_SWEEP_SECONDS = env.int("JOBS_SWEEP_SECONDS", default=5)
+# Must exceed django-q2's kill margin after a timeout (3.5 s); qcluster refuses to start if not.
 JOBS_LEASE_GRACE_SECONDS = env.int("JOBS_LEASE_GRACE_SECONDS", default=30)
-JOBS_RESEND_AFTER_SECONDS = env.int("JOBS_RESEND_AFTER_SECONDS", default=300)
+# A run handed to a cluster and not claimed within this time is due again (its cluster died).
+JOBS_REDELIVER_SECONDS = env.float("JOBS_REDELIVER_SECONDS", default=60)
 # Extra modules whose Job classes workers must know (the apps' jobs.py are found on their own).
 JOBS_IMPORT = env.list("JOBS_IMPORT", default=[])
 JOBS_RETENTION = timedelta(days=env.int("JOBS_RETENTION_DAYS", default=7))
 
-Q_BROKER = env.str("Q_BROKER", default="orm")
-if Q_BROKER not in ("orm", "redis"):
-    raise ImproperlyConfigured("Q_BROKER must be 'orm' or 'redis'.")
-if Q_BROKER == "redis" and not REDIS_URL:
-    raise ImproperlyConfigured("Q_BROKER=redis needs REDIS_URL.")
 _max_timeout = max(q["timeout"] for q in JOBS_QUEUES.values())
 Q_CLUSTER = {
     # `name` salts django-q2's message signing, so every cluster of the site shares it.
     "name": JOBS_DEFAULT_CLUSTER,
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": _max_timeout,
-    # Redelivery must come after any timeout; the ledger, not this timer, handles lost work.
-    "retry": env.int("Q_RETRY", default=_max_timeout + 120),
+    # The job ledger is the queue: one INSERT per dispatch, batch dequeue, no message to lose.
+    "broker_class": "aktina.jobs.broker.LedgerBroker",
+    # Only django-q2's stock brokers read `retry`; bench/raw_settings.py runs one for comparison.
+    "retry": _max_timeout + 120,
     "max_attempts": 2,
     "ack_failures": True,
     # The ledger keeps results: no Task row per success (also avoids SQLite lock contention).
     "save_limit": -1,
     "bulk": env.int("Q_BULK", default=10),
-    "poll": 0.2,
+    # Seconds the broker waits after finding no due run: a delay is late by at most this much.
+    "poll": env.float("Q_POLL", default=0.2),
     "catch_up": False,
     "label": "Django Q (broker)",
     # Always defined: `qcluster --name X` crashes without it.
@@ -290,10 +290,6 @@ Q_CLUSTER = {
         for name, conf in JOBS_QUEUES.items()
     },
 }
-if Q_BROKER == "orm":
-    Q_CLUSTER["orm"] = "default"
-else:
-    Q_CLUSTER["django_redis"] = "default"
 
 # --- application settings -------------------------------------------------------------------
 ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))

@@ -184,7 +184,7 @@ def fill_sql(d: Dialect, first: int, last: int, total: int) -> str:
     INSERT INTO jobs_jobrun (
         job_name, queue, status, payload, attempts, tries, timeout, backoff, retry_until,
         unique_key, unique_active, unique_until, unique_until_processing, chain, chain_catch,
-        batch_id, created_at, available_at, sent_at, started_at, finished_at, lease_expires_at,
+        batch_id, created_at, available_at, delivered_until, started_at, finished_at, lease_expires_at,
         worker, last_error
     )
     SELECT
@@ -199,7 +199,7 @@ def fill_sql(d: Dialect, first: int, last: int, total: int) -> str:
         {d.json("'[]'")}, NULL, NULL,
         {d.ts("c_off")},
         {d.ts("a_off")},
-        CASE WHEN kind = 'delayed' THEN NULL ELSE {d.ts("a_off")} END,
+        NULL,
         CASE WHEN kind IN ('running', 'succeeded', 'failed') THEN {d.ts("a_off + wait_s")} END,
         CASE WHEN kind IN ('succeeded', 'failed') THEN {d.ts("a_off + wait_s + run_s")}
              WHEN kind = 'cancelled' THEN {d.ts("a_off + wait_s")} END,

@@ -123,7 +123,7 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         "chain_catch",
         "created_at",
         "available_at",
-        "sent_at",
+        "delivered_until",
         "started_at",
         "finished_at",
         "lease_expires_at",
@@ -141,7 +141,7 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
                 "fields": [
                     "created_at",
                     "available_at",
-                    "sent_at",
+                    "delivered_until",
                     "started_at",
                     "finished_at",
                     "lease_expires_at",

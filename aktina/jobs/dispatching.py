@@ -1,4 +1,8 @@
-"""Writing runs into the ledger. The broker hears about them only after the caller commits."""
+"""Writing runs into the ledger: one INSERT in the caller's transaction is the whole dispatch.
+
+The ledger is the broker's queue (aktina.jobs.broker), so a committed run is already visible to
+every cluster and a rolled-back one never existed.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,20 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from aktina.jobs.broker import messages_send
 from aktina.jobs.models import JobBatch, JobRun
 from aktina.jobs.queues import cluster_for
 from aktina.jobs.signals import job_dispatched
+
+
+class UniqueRunActive(Exception):
+    """A chain's first link is unique and its key is held by an active run."""
+
+    def __init__(self, holder: JobRun):
+        self.holder = holder
+        super().__init__(
+            f"Chain not dispatched: its first link's unique key {holder.unique_key!r} is held by "
+            f"active run #{holder.pk}; dispatch the chain again once that run has ended."
+        )
 
 
 def run_dispatch(
@@ -21,11 +35,18 @@ def run_dispatch(
     batch: JobBatch | None = None,
 ) -> JobRun:
     """Create the run for `spec` in the caller's transaction; returns the existing run instead
-    when the spec is unique and a run with its key is still active."""
+    when the spec is unique and a run with its key is still active.
+
+    A chain (or a link with a catch) whose first link is held that way raises UniqueRunActive:
+    the active run knows nothing of the rest of the chain, and attaching it there would change
+    what a run already under way does next.
+    """
     run = _run_build(spec, chain=chain, chain_catch=chain_catch, batch=batch)
     if run.unique_key:
         existing = _run_insert_unique(run)
         if existing is not None:
+            if chain or chain_catch:
+                raise UniqueRunActive(existing)
             return existing
     else:
         run.save(force_insert=True)
@@ -71,9 +92,7 @@ def _run_build(
         batch=batch,
         created_at=now,
         available_at=available_at,
-        # Due runs get their message right after commit; delayed ones when the sweeper
-        # promotes them.
-        sent_at=now if available_at <= now else None,
+        priority=int(spec.get("priority") or 0),
     )
 
 
@@ -98,14 +117,13 @@ def _run_insert_unique(run: JobRun) -> JobRun | None:
 
 
 def _after_commit_announce(runs: list[JobRun]) -> None:
-    if not runs:
+    # Only listeners hear of it after commit (nothing in the ledger depends on it); robust: a
+    # failing receiver is logged and neither fails the caller nor stops other callbacks.
+    if not runs or not job_dispatched.has_listeners(JobRun):
         return
-    due = [(r.pk, r.queue, r.timeout) for r in runs if r.sent_at is not None]
 
     def announce() -> None:
-        if due:
-            messages_send(due)
         for run in runs:
             job_dispatched.send(sender=JobRun, run=run)
 
-    transaction.on_commit(announce)
+    transaction.on_commit(announce, robust=True)

@@ -46,6 +46,8 @@ class _DispatchDescriptor:
 
 class Job(ABC):
     queue: ClassVar[str] = "default"
+    # Among due runs of one cluster, higher goes first (-100..100, as django.tasks).
+    priority: ClassVar[int] = 0
     timeout: ClassVar[int] = 60
     tries: ClassVar[int] = 1
     backoff: ClassVar[int | list[int]] = 0
@@ -133,6 +135,7 @@ class Job(ABC):
         return {
             "job": self.job_name,
             "queue": self._queue or self.queue,
+            "priority": int(self.priority),
             "payload": dump_arguments(args, kwargs),
             "tries": max(1, int(self.tries)),
             "timeout": int(self.timeout),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import traceback as tb
 
 from django.db import IntegrityError, connection, transaction
@@ -18,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from aktina.core.redaction import redact
-from aktina.jobs.broker import messages_send
+from aktina.jobs.clock import db_now, later_param, later_sql, now_sql
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
 from aktina.jobs.signals import job_failed, job_succeeded
 
@@ -50,27 +51,32 @@ def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun |
     """queued -> running for a due run; returns the claimed run, or None when it is not ours.
 
     One UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): the claim and the read are one
-    statement, which is most of the ledger's cost per job.
+    statement, which is most of the ledger's cost per job. "Now" (due, start, lease) is the
+    database's clock, the same for every host whatever their own clocks say.
     """
-    now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
     table = connection.ops.quote_name(JobRun._meta.db_table)
     sql = (
-        f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = %s, "
-        "lease_expires_at = %s, worker = %s WHERE id = %s AND status = %s AND available_at <= %s "
-        "RETURNING *"
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = {now_sql()}, "
+        f"lease_expires_at = {later_sql()}, worker = %s, delivered_until = NULL "
+        f"WHERE id = %s AND status = %s AND available_at <= {now_sql()} RETURNING *"
     )
-    params = [
-        Status.RUNNING,
-        adapt(now),
-        adapt(now + dt.timedelta(seconds=timeout + grace)),
-        worker,
-        run_id,
-        Status.QUEUED,
-        adapt(now),
-    ]
+    params = [Status.RUNNING, later_param(timeout + grace), worker, run_id, Status.QUEUED]
     claimed = list(JobRun.objects.raw(sql, params))
-    return claimed[0] if claimed else None
+    if not claimed:
+        return None
+    run = claimed[0]
+    # The worker's later timestamps (finish, backoff) follow the database's clock from here.
+    run._clock = (run.started_at, time.monotonic())
+    return run
+
+
+def run_now(run: JobRun) -> dt.datetime:
+    """'Now' on the database's clock for a run this process claimed, without a query."""
+    clock = getattr(run, "_clock", None)
+    if clock is None:
+        return db_now()
+    started, at = clock
+    return started + dt.timedelta(seconds=time.monotonic() - at)
 
 
 def run_release_unique_key(*, run: JobRun) -> None:
@@ -78,7 +84,8 @@ def run_release_unique_key(*, run: JobRun) -> None:
 
 
 def run_succeed(*, run: JobRun) -> bool:
-    now = timezone.now()
+    """running -> succeeded; False when this attempt no longer holds the run (stale)."""
+    now = run_now(run)
     if run.chain or run.batch_id:
         with transaction.atomic():
             done = _finish(run, status=Status.SUCCEEDED, now=now, last_error="")
@@ -92,13 +99,14 @@ def run_succeed(*, run: JobRun) -> bool:
     elif not _finish(run, status=Status.SUCCEEDED, now=now, last_error=""):
         return False
     run.status, run.finished_at = Status.SUCCEEDED, now
-    transaction.on_commit(lambda: job_succeeded.send(sender=JobRun, run=run))
+    if job_succeeded.has_listeners(JobRun):
+        transaction.on_commit(lambda: job_succeeded.send(sender=JobRun, run=run), robust=True)
     return True
 
 
 def run_error(*, run: JobRun, job, exc: BaseException, permanent: bool) -> str:
     """Record a failed attempt; retry later or fail for good. Returns the new status."""
-    now = timezone.now()
+    now = run_now(run)
     if not permanent and can_retry(run, now):
         delay = backoff_seconds(run, run.attempts)
         with transaction.atomic():
@@ -109,36 +117,75 @@ def run_error(*, run: JobRun, job, exc: BaseException, permanent: bool) -> str:
     return run_fail(run=run, job=job, exc=exc, outcome=JobAttempt.Outcome.FAILED)
 
 
-def run_fail(*, run: JobRun, job, exc: BaseException, outcome: str) -> str:
-    now = timezone.now()
+def run_fail(
+    *, run: JobRun, job, exc: BaseException, outcome: str, hooks_inline: bool = True
+) -> str:
+    """running -> failed for good. `hooks_inline=False` (the guard loop and the sweeper) leaves
+    the `failed()` hook and the job_failed listeners to a RunFailedHooksJob in a worker: they
+    may wait on the outside world (e-mail, carriers) and must not hold up lease enforcement."""
+    now = run_now(run)
     text = _describe(exc)
     with transaction.atomic():
         if not _finish(run, status=Status.FAILED, now=now, last_error=text):
             return run.status
         _attempt_log(run, outcome, now, exc)
-        hook_error = _call_failed_hook(job, exc)
-        if hook_error:
-            text = f"{text}\n\nfailed() hook raised: {hook_error}"
-            JobRun.objects.filter(pk=run.pk).update(last_error=text)
+        if hooks_inline:
+            hook_error = _call_failed_hook(job, exc)
+            if hook_error:
+                text = f"{text}\n\nfailed() hook raised: {hook_error}"
+                JobRun.objects.filter(pk=run.pk).update(last_error=text)
+        else:
+            from aktina.jobs.jobs import RunFailedHooksJob
+
+            # Same transaction: the failure and the work it causes commit together.
+            RunFailedHooksJob(run.pk).on_queue(run.queue).dispatch()
         if run.chain_catch:
             _dispatch_spec(run.chain_catch)
         if run.batch_id:
             batch_member_ended(batch_id=run.batch_id, failed=True)
     run.status, run.last_error, run.finished_at = Status.FAILED, text, now
-    transaction.on_commit(lambda: job_failed.send(sender=JobRun, run=run, exception_text=text))
+    if hooks_inline:
+        run_failed_announce(run=run, exception_text=text)
     return Status.FAILED
+
+
+def run_failed_announce(*, run: JobRun, exception_text: str) -> None:
+    """Tell job_failed listeners (operations' notification), after commit and robustly: the
+    run is failed in the ledger whatever a listener does."""
+    if job_failed.has_listeners(JobRun):
+        transaction.on_commit(
+            lambda: job_failed.send(sender=JobRun, run=run, exception_text=exception_text),
+            robust=True,
+        )
+
+
+def run_failed_hooks_call(*, run: JobRun, exc: BaseException) -> None:
+    """The deferred half of `run_fail(hooks_inline=False)`, run by RunFailedHooksJob."""
+    from aktina.jobs.worker import job_for_run
+
+    try:
+        job = job_for_run(run)
+    except Exception:  # noqa: BLE001 - unbuildable: only the hook is lost, listeners still hear
+        job = None
+    text = run.last_error
+    hook_error = _call_failed_hook(job, exc)
+    if hook_error:
+        text = f"{text}\n\nfailed() hook raised: {hook_error}"
+        JobRun.objects.filter(pk=run.pk).update(last_error=text)
+    job_failed.send(sender=JobRun, run=run, exception_text=text)
 
 
 def run_release(*, run: JobRun, delay: float) -> bool:
     """Back to the queue without spending the attempt (rate limited, overlapping, asked)."""
-    now = timezone.now()
+    now = run_now(run)
     return bool(_requeue(run, now=now, delay=delay, last_error=run.last_error, refund_attempt=True))
 
 
-def run_expire(*, run: JobRun, job) -> str:
-    """The lease ran out: the run timed out or its worker died. That was an attempt."""
+def run_expire(*, run: JobRun, job, now: dt.datetime) -> str:
+    """The lease ran out (`now` on the database's clock): the run timed out or its worker died.
+    That was an attempt. Called from the guard loop and the sweeper: it only writes rows."""
     exc = _lease_error(run)
-    now = timezone.now()
+    run._clock = (now, time.monotonic())
     if can_retry(run, now):
         with transaction.atomic():
             moved = _requeue(
@@ -150,13 +197,15 @@ def run_expire(*, run: JobRun, job) -> str:
             if moved:
                 _attempt_log(run, JobAttempt.Outcome.TIMED_OUT, now, exc, with_traceback=False)
         return Status.QUEUED
-    return run_fail(run=run, job=job, exc=exc, outcome=JobAttempt.Outcome.TIMED_OUT)
+    return run_fail(
+        run=run, job=job, exc=exc, outcome=JobAttempt.Outcome.TIMED_OUT, hooks_inline=False
+    )
 
 
 def run_drop(*, run: JobRun, reason: str) -> str:
     """End a claimed run as cancelled: its work no longer applies (its rows are gone)."""
     with transaction.atomic():
-        if not _finish(run, status=Status.CANCELLED, now=timezone.now(), last_error=reason):
+        if not _finish(run, status=Status.CANCELLED, now=run_now(run), last_error=reason):
             return run.status
         if run.batch_id:
             batch_member_ended(batch_id=run.batch_id, failed=False)
@@ -187,12 +236,12 @@ def run_retry(*, run: JobRun) -> JobRun:
     The attempt history stays. A retried batch member leaves its batch, whose callbacks have
     already run exactly once.
     """
-    now = timezone.now()
+    now = db_now()
     fields = {
         "status": Status.QUEUED,
         "attempts": 0,
         "available_at": now,
-        "sent_at": now,
+        "delivered_until": None,
         "finished_at": None,
         "lease_expires_at": None,
         "batch": None,
@@ -214,7 +263,6 @@ def run_retry(*, run: JobRun) -> JobRun:
         raise RunNotChangeable(
             f"Run #{run.pk} is {run.status}; only failed or cancelled runs retry."
         )
-    transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
     run.refresh_from_db()
     return run
 
@@ -288,12 +336,10 @@ def _requeue(
     last_error: str,
     refund_attempt: bool = False,
 ) -> bool:
-    available_at = now + dt.timedelta(seconds=delay)
-    due = delay <= 0
     fields = {
         "status": Status.QUEUED,
-        "available_at": available_at,
-        "sent_at": now if due else None,
+        "available_at": now + dt.timedelta(seconds=delay),
+        "delivered_until": None,
         "lease_expires_at": None,
         "last_error": last_error,
     }
@@ -302,8 +348,6 @@ def _requeue(
     moved = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
         **fields
     )
-    if moved and due:
-        transaction.on_commit(lambda: messages_send([(run.pk, run.queue, run.timeout)]))
     return bool(moved)
 
 

@@ -1,7 +1,8 @@
 """The job ledger: one row per dispatched job, the source of truth for its state.
 
-django-q2 only carries `run id` messages; whatever the broker does (redeliver, lose, duplicate),
-these rows decide what runs, when, and how often.
+The table is also django-q2's queue (aktina.jobs.broker.LedgerBroker): a message is a run id
+read from these rows, so whatever a cluster does with it (die, redeliver), the rows decide what
+runs, when, and how often.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class JobRun(models.Model):
 
     job_name = models.CharField(max_length=200, db_index=True)
     queue = models.CharField(max_length=64)
+    # Higher first among due runs of the same cluster (django.tasks maps -100..100 onto it).
+    priority = models.SmallIntegerField(default=0, db_default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     payload = models.JSONField(default=dict, help_text="Arguments; model instances as references.")
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts started so far.")
@@ -77,9 +80,9 @@ class JobRun(models.Model):
     )
     created_at = models.DateTimeField()
     available_at = models.DateTimeField()
-    # When the broker message for the current availability went out; the sweeper re-sends
-    # messages that never led to a start.
-    sent_at = models.DateTimeField(null=True, blank=True)
+    # Handed to a cluster's in-memory queue and not yet claimed: no cluster takes it again
+    # before this time, and any cluster may after it (the one holding it may have died).
+    delivered_until = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -109,6 +112,14 @@ class JobRun(models.Model):
             models.Index(fields=["queue", "status", "created_at"], name="jobrun_queue_status"),
             models.Index(
                 fields=["status", "finished_at", "queue"], name="jobrun_status_finished_q"
+            ),
+            # The broker's dequeue: due runs in delivery order, only queued rows in the index.
+            models.Index(
+                models.F("priority").desc(),
+                "available_at",
+                "id",
+                name="jobrun_dequeue",
+                condition=Q(status="queued"),
             ),
         ]
 

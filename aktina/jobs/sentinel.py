@@ -14,9 +14,12 @@ workers are retried like the killed one. Runs that the killed processes held are
 handed back to the ledger at once (their leases expire now, which the sweeper counts as an
 attempt) instead of waiting out `timeout + grace`. Messages that sat in the old queues are read
 straight from their pipes (every reader and writer is dead by then, so their locks no longer
-matter) and put into the new ones; a message lost with a killed process's buffer is redelivered
-by the ORM broker after `retry`, or re-sent by the sweeper once it notices the broker holds fewer
-messages than there are due runs (aktina.jobs.sweeper.runs_resend_stale).
+matter) and put into the new ones; a message lost with a killed process's buffer is a run
+still queued in the ledger, delivered again once its `delivered_until` passes.
+
+The guard loop only writes rows: a run whose last lease it expires gets its failed() hook and
+notifications from a job in a worker (aktina.jobs.jobs.RunFailedHooksJob), so a hung mail server
+cannot stop it from enforcing timeouts.
 
 A worker killed while busy with a task (the usual OOM kill), one that exits normally (recycled
 after `recycle` tasks) and one stopped by django-q2 for a timeout hold no queue lock: they are
@@ -29,12 +32,12 @@ import contextlib
 import logging
 import os
 import signal
+from datetime import timedelta
 from multiprocessing import Event
 from multiprocessing.reduction import ForkingPickler
 from queue import Full
 
 from django import db
-from django.utils import timezone
 from django_q import cluster as q_cluster
 from django_q.conf import Conf
 from django_q.queues import Queue
@@ -181,7 +184,7 @@ def _refill(queue, items: list, kind: str) -> None:
         try:
             queue.put(item, timeout=5)
         except Full:
-            # Still in the broker (ORM: locked until `retry`) or re-sent by the sweeper.
+            # Still queued in the ledger: delivered again once `delivered_until` passes.
             logger.warning(
                 "cluster %s: %d %s message(s) left out", Conf.CLUSTER_NAME, len(items) - n, kind
             )
@@ -197,14 +200,16 @@ def _refill(queue, items: list, kind: str) -> None:
 
 def runs_hand_back(*, worker_pids: list[int]) -> int:
     """Expire the leases of runs the given (dead) processes of this host were running."""
+    from aktina.jobs.clock import db_now
     from aktina.jobs.models import JobRun
     from aktina.jobs.sweeper import runs_expire_leases
     from aktina.jobs.worker import worker_id
 
+    # worker_id carries this cluster's boot id: another host's live runs never match.
     workers = [worker_id(pid) for pid in worker_pids]
     try:
         expired = JobRun.objects.filter(status=JobRun.Status.RUNNING, worker__in=workers).update(
-            lease_expires_at=timezone.now()
+            lease_expires_at=db_now() - timedelta(microseconds=1)
         )
         if expired:
             runs_expire_leases()

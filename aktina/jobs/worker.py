@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 
 from django.conf import settings
 
@@ -27,11 +28,25 @@ from aktina.jobs.serialization import ModelMissing, load_arguments
 from aktina.jobs.signals import job_started
 
 logger = logging.getLogger("aktina.jobs")
+# What `perform`/`execute` report for an attempt that no longer held the run when it ended.
+STALE = "stale"
 
 
-def worker_id(pid: int | None = None) -> str:
-    """How a run records the process running it: this host and `pid` (default: this one)."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
+BOOT_ENV = "AKTINA_WORKER_BOOT"
+# One id per qcluster start (set by the command), shared by its children through the
+# environment so the sentinel can name its dead workers; containers that share a hostname and
+# small pids still differ. Other processes get one per process.
+_boot = uuid.uuid4().hex[:12]
+
+
+def boot_id() -> str:
+    return os.environ.get(BOOT_ENV) or _boot
+
+
+def worker_id(pid: int | None = None, boot: str | None = None) -> str:
+    """How a run records the process running it: host, `pid` (default: this one), and the
+    start of the cluster it belongs to."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}:{boot or boot_id()}"
 
 
 def perform(run_id: int, timeout: int) -> str:
@@ -72,7 +87,16 @@ def execute(run: JobRun) -> str:
     finally:
         for middleware in reversed(held):
             middleware.release(job)
-    run_succeed(run=run)
+    if not run_succeed(run=run):
+        # The lease ran out under us and the run was taken back (and maybe run again): this
+        # attempt's success is not the run's.
+        logger.warning(
+            "job %s #%s attempt %s finished after losing its lease",
+            run.job_name,
+            run.pk,
+            run.attempts,
+        )
+        return STALE
     return JobRun.Status.SUCCEEDED
 
 

@@ -5,12 +5,13 @@ import datetime as dt
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from aktina.jobs import chain, job_dispatched, job_failed, job_succeeded
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
 from aktina.jobs.models import JobAttempt, JobRun
-from aktina.jobs.sweeper import runs_expire_leases, runs_promote_due, runs_prune, sweep
+from aktina.jobs.broker import runs_deliver
+from aktina.jobs.jobs import RunFailedHooksJob
+from aktina.jobs.sweeper import runs_expire_leases, runs_prune
 from aktina.jobs.testing import work_off
 from aktina.jobs.worker import perform
 from tests.factories import ProductFactory
@@ -28,23 +29,21 @@ pytestmark = pytest.mark.django_db
 Status = JobRun.Status
 
 
-def test_dispatch_writes_a_queued_run_and_sends_the_message_after_commit(
-    django_capture_on_commit_callbacks,
+def test_dispatch_is_one_insert_and_the_run_is_due_for_the_broker_at_once(
+    django_assert_num_queries,
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_assert_num_queries(1):
         run = NoopJob.dispatch(7)
-        assert OrmQ.objects.count() == 0  # nothing reaches the broker before commit
-    assert len(callbacks) == 1
     run.refresh_from_db()
     assert (run.status, run.queue, run.payload) == (
         Status.QUEUED,
         "default",
         {"args": [7], "kwargs": {}},
     )
-    assert OrmQ.objects.count() == 1
+    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
 
 
-def test_rolled_back_dispatch_leaves_no_run_and_no_message(django_capture_on_commit_callbacks):
+def test_rolled_back_dispatch_leaves_no_run(django_capture_on_commit_callbacks):
     with (
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError),
@@ -53,7 +52,7 @@ def test_rolled_back_dispatch_leaves_no_run_and_no_message(django_capture_on_com
         NoopJob.dispatch(1)
         raise RuntimeError("caller failed")
     assert JobRun.objects.count() == 0
-    assert OrmQ.objects.count() == 0
+    assert runs_deliver(queues=["default"], limit=10) == []
 
 
 def test_model_arguments_are_stored_as_references_and_fetched_fresh():
@@ -165,11 +164,10 @@ def test_a_duplicate_delivery_of_a_running_run_does_nothing(tmp_path):
 
 def test_delayed_run_is_not_claimed_before_it_is_due(tmp_path):
     run = MarkJob(str(tmp_path), "later").delay(dt.timedelta(minutes=5)).dispatch()
-    assert run.sent_at is None
     assert perform(run.pk, run.timeout) == "skipped"
-    assert runs_promote_due() == 0
+    assert runs_deliver(queues=["default"], limit=10) == []
     JobRun.objects.filter(pk=run.pk).update(available_at=timezone.now())
-    assert runs_promote_due() == 1
+    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
     assert perform(run.pk, run.timeout) == Status.SUCCEEDED
 
 
@@ -186,7 +184,13 @@ def test_expired_lease_counts_an_attempt_then_fails_after_tries(tmp_path):
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Status.FAILED, 2)
     assert [a.outcome for a in run.attempt_log.all()] == ["timed_out", "timed_out"]
-    assert len(marks_of(tmp_path, "slow-failed")) == 1  # failed() runs for a lost worker too
+    # The sweeper (or the sentinel) only wrote rows; failed() runs for a lost worker too, but
+    # in a worker, as a job.
+    assert marks_of(tmp_path, "slow-failed") == []
+    hooks = JobRun.objects.get(job_name=RunFailedHooksJob.job_name)
+    assert (hooks.queue, hooks.payload["args"]) == (run.queue, [run.pk])
+    work_off()
+    assert len(marks_of(tmp_path, "slow-failed")) == 1
 
 
 def test_unique_dispatch_returns_the_active_run_until_it_ends():
@@ -301,13 +305,6 @@ def test_prune_deletes_old_succeeded_runs_and_keeps_failed_ones(tmp_path, settin
     assert runs_prune() == 1
     assert list(JobRun.objects.values_list("pk", flat=True)) == [bad.pk]
     assert ok.pk not in JobRun.objects.values_list("pk", flat=True)
-
-
-def test_sweep_resends_a_due_run_whose_message_was_lost(settings):
-    run = NoopJob.dispatch()
-    stale = timezone.now() - dt.timedelta(seconds=settings.JOBS_RESEND_AFTER_SECONDS + 1)
-    JobRun.objects.filter(pk=run.pk).update(sent_at=stale, available_at=stale)
-    assert sweep()["resent"] == 1
 
 
 def test_tampered_job_name_is_not_imported_or_called(tmp_path):
