@@ -38,6 +38,7 @@ def process_env(**extra: str) -> dict[str, str]:
         {
             "DATABASE_URL": test_database_url(),
             "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "DJANGO_SETTINGS_MODULE": "tests.live_settings",
             "JOBS_IMPORT": "tests.jobs.sample_jobs",
             "PYTHONUNBUFFERED": "1",
         }

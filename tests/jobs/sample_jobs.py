@@ -149,3 +149,9 @@ class ExclusiveJob(Job):
         mark(self.marks, "exclusive", "start")
         time.sleep(self.sleep)
         mark(self.marks, "exclusive", "end")
+
+
+class QuickMarkJob(MarkJob):
+    """MarkJob with a short lease (timeout 5 s), for tests that kill clusters mid-run."""
+
+    timeout = 5

@@ -7,10 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from aktina.jobs import chain, job_dispatched, job_failed, job_succeeded
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
-from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.broker import runs_deliver
 from aktina.jobs.jobs import RunFailedHooksJob
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
+from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.sweeper import runs_expire_leases, runs_prune
 from aktina.jobs.testing import work_off
 from aktina.jobs.worker import perform

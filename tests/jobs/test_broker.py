@@ -1,0 +1,116 @@
+"""The ledger as django-q2's broker: what dequeue hands out, in which order, and how often."""
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from django_q.signing import SignedPackage
+from django_q.tasks import async_task
+
+from aktina.jobs.broker import LedgerBroker, runs_deliver
+from aktina.jobs.models import JobRun
+from aktina.jobs.rawtasks import DjangoQTask
+from aktina.jobs.testing import work_off
+from aktina.jobs.worker import perform
+from tests.jobs.sample_jobs import MarkJob, NoopJob, marks_of
+
+pytestmark = pytest.mark.django_db
+Status = JobRun.Status
+
+
+def _delivered_ids(broker: LedgerBroker) -> list[int]:
+    return [ack_id for ack_id, _ in broker.dequeue() or []]
+
+
+def test_dequeue_hands_out_due_runs_by_priority_then_available_at(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "bulk": 3}
+    now = timezone.now()
+    old_low = NoopJob.dispatch(1)
+    JobRun.objects.filter(pk=old_low.pk).update(available_at=now - dt.timedelta(minutes=5))
+    newer = NoopJob.dispatch(2)
+    older = NoopJob.dispatch(3)
+    JobRun.objects.filter(pk=older.pk).update(available_at=now - dt.timedelta(minutes=1))
+    urgent = NoopJob.dispatch(4)
+    JobRun.objects.filter(pk=urgent.pk).update(priority=50)
+    later = NoopJob(5).delay(60).dispatch()
+
+    delivered = runs_deliver(queues=["default"], limit=3)
+
+    assert [run_id for run_id, _ in delivered] == [urgent.pk, old_low.pk, older.pk]
+    rest = runs_deliver(queues=["default"], limit=3)
+    assert [run_id for run_id, _ in rest] == [newer.pk]  # delivered ones are not handed out again
+    assert later.pk not in [r for r, _ in delivered + rest]
+
+
+def test_delivered_run_never_claimed_is_due_again_after_the_redelivery_time():
+    run = NoopJob.dispatch(1)
+    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
+    assert runs_deliver(queues=["default"], limit=10) == []
+    run.refresh_from_db()
+    assert run.delivered_until > timezone.now() + dt.timedelta(seconds=30)
+    # The cluster that held it died: once delivered_until passes, any cluster may take it.
+    JobRun.objects.filter(pk=run.pk).update(
+        delivered_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
+
+
+def test_dequeue_serves_only_the_clusters_queues(settings):
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    urgent = NoopJob(1).on_queue("urgent").dispatch()
+    plain = NoopJob(2).dispatch()
+    assert _delivered_ids(LedgerBroker(list_key="urgent")) == [urgent.pk]
+    assert _delivered_ids(LedgerBroker(list_key=settings.JOBS_DEFAULT_CLUSTER)) == [plain.pk]
+
+
+def test_message_is_the_signed_package_calling_the_worker_entry_with_the_run_id(tmp_path):
+    run = MarkJob.dispatch(str(tmp_path), "via-message")
+    [(ack_id, package)] = LedgerBroker(list_key="aktina").dequeue()
+    task = SignedPackage.loads(package)
+    assert (ack_id, task["func"], task["args"]) == (
+        run.pk,
+        "aktina.jobs.worker.perform",
+        (run.pk, run.timeout),
+    )
+    assert perform(*task["args"]) == Status.SUCCEEDED
+    assert len(marks_of(tmp_path, "via-message")) == 2
+
+
+def test_acknowledge_and_fail_cost_no_statement(django_assert_num_queries):
+    broker = LedgerBroker(list_key="aktina")
+    with django_assert_num_queries(0):
+        broker.acknowledge(1)
+        broker.fail(2)
+
+
+def test_raw_async_task_becomes_a_ledger_run_and_runs(tmp_path):
+    with transaction.atomic():
+        async_task("tests.jobs.sample_jobs.mark", str(tmp_path), "raw", "ran")
+    run = JobRun.objects.get()
+    assert (run.job_name, run.queue, run.status) == (DjangoQTask.job_name, "default", "queued")
+    work_off()
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED
+    assert [m[2] for m in marks_of(tmp_path, "raw")] == ["ran"]
+
+
+def test_raw_task_package_not_signed_with_our_key_is_refused(tmp_path):
+    from django_q import core_signing
+    from django_q.conf import Conf
+    from django_q.signing import PickleSerializer
+
+    async_task("tests.jobs.sample_jobs.mark", str(tmp_path), "signed")
+    run = JobRun.objects.get()
+    # A row written by someone without SECRET_KEY: a package naming a function of their choice.
+    task = {"func": "tests.jobs.sample_jobs.mark", "args": (str(tmp_path), "forged"), "kwargs": {}}
+    forged = core_signing.dumps(
+        task, key="not-our-key-" + "x" * 40, salt=Conf.PREFIX, serializer=PickleSerializer
+    )
+    JobRun.objects.filter(pk=run.pk).update(payload={"args": [forged], "kwargs": {}})
+    work_off()
+    run.refresh_from_db()
+    assert run.status == Status.FAILED
+    assert "refused" in run.last_error
+    assert marks_of(tmp_path, "forged") == []
+    assert marks_of(tmp_path, "signed") == []
