@@ -184,8 +184,8 @@ def fill_sql(d: Dialect, first: int, last: int, total: int) -> str:
     INSERT INTO jobs_jobrun (
         job_name, queue, status, payload, attempts, tries, timeout, backoff, retry_until,
         unique_key, unique_active, unique_until, unique_until_processing, chain, chain_catch,
-        batch_id, created_at, available_at, delivered_until, started_at, finished_at, lease_expires_at,
-        worker, last_error
+        batch_id, created_at, available_at, delivered_until, started_at, finished_at,
+        lease_expires_at, worker, last_error
     )
     SELECT
         job_name, queue,
