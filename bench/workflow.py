@@ -54,13 +54,16 @@ def seed_ample_stock(customers: int = 8) -> list[str]:
 
 def raw_rate(n: int) -> float:
     from django.db import transaction
-    from django_q.models import OrmQ
     from django_q.tasks import async_task
 
+    from aktina.jobs.models import JobRun
+
+    # The ledger is django-q2's broker: raw tasks are ledger runs (DjangoQTask) too.
     with transaction.atomic():
         for i in range(n):
             async_task("bench.tasks.noop", i)
-    return n / wait_for(lambda: not OrmQ.objects.exists(), timeout=600)
+    active = JobRun.objects.filter(status__in=JobRun.ACTIVE)
+    return n / wait_for(lambda: not active.exists(), timeout=600)
 
 
 def small_items(rng: random.Random) -> list[dict]:

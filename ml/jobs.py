@@ -7,7 +7,6 @@ from datetime import timedelta
 from aktina.core.roles import OPERATIONS
 from aktina.jobs import Job
 from aktina.notifications.services import notification_send_to_role
-from ml.services import ml_refresh
 
 
 class RefreshMLPredictions(Job):
@@ -31,6 +30,10 @@ class RefreshMLPredictions(Job):
         return "ml-refresh"
 
     def handle(self) -> None:
+        # Imported here: pandas and scikit-learn take seconds to import, and every process that
+        # loads the job registry (each qcluster, each web process) would pay for them at start.
+        from ml.services import ml_refresh
+
         ml_refresh(only=self.only, freq=self.freq, horizon=self.horizon)
 
     def failed(self, exc: BaseException) -> None:

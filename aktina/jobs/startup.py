@@ -15,7 +15,7 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
     from django_q.conf import Conf
 
     from aktina.jobs.queues import queues_served_by
-    from aktina.jobs.sweeper import sweep_safely, sweeper_thread_start
+    from aktina.jobs.sweeper import sweeper_thread_start
 
     served = queues_served_by(Conf.CLUSTER_NAME)
     if not served:
@@ -24,7 +24,7 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
         )
     else:
         logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
-    sweep_safely()
+    # The thread's first sweep runs now, beside the worker's first task rather than before it.
     sweeper_thread_start()
 
 

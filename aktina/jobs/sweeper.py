@@ -80,9 +80,9 @@ class SweeperThread(threading.Thread):
 
     def run(self) -> None:
         while True:
-            time.sleep(self.interval)
             close_old_connections()
             sweep_safely()
+            time.sleep(self.interval)
 
 
 _thread: SweeperThread | None = None

@@ -65,10 +65,11 @@ def test_every_queue_has_an_alt_cluster_and_dedicated_queues_are_validated():
     assert "nope" in out
 
 
-def test_redis_broker_needs_redis_url():
-    out = _settings_with({"Q_BROKER": "redis"}, "1")
-    assert out.startswith("ERROR")
-    assert "REDIS_URL" in out
+def test_the_job_ledger_is_the_broker_whatever_the_cache():
+    expr = "settings.Q_CLUSTER['broker_class']"
+    ledger = "aktina.jobs.broker.LedgerBroker"
+    assert _settings_with({}, expr) == ledger
+    assert _settings_with({"REDIS_URL": "redis://127.0.0.1:6379/4"}, expr) == ledger
 
 
 @pytest.mark.parametrize("cluster", ["urgent", "ml-processing", "default"])

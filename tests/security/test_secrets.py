@@ -152,7 +152,6 @@ def test_qinfo_with_production_urls_prints_no_credentials(tmp_path):
         "DATABASE_URL": f"postgres://aktina:{DB_PASSWORD}@127.0.0.1:1/aktina",
         "DJANGO_SECRET_KEY": secret_key,
         "REDIS_URL": f"redis://:{DB_PASSWORD}@127.0.0.1:1/0",
-        "Q_BROKER": "redis",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "qinfo", "--config"],
