@@ -1,6 +1,6 @@
 """The chaos run in small: 100 orders through the API, workers killed, clusters restarted.
 
-Runs `bench/chaos.py` as a subprocess against its own fresh database (`aktina_chaos_ci` on the
+Runs `bench/chaos.py` as a subprocess against its own fresh database (`<test database>_chaos` on the
 test database's PostgreSQL server) and Redis, so the test database is untouched.
 """
 
@@ -25,7 +25,8 @@ def chaos_database_url() -> str:
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/aktina_chaos_ci"
+    # Named after the test database, so runs of the suite against other databases never share it.
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}_chaos"
 
 
 def redis_reachable() -> bool:
