@@ -114,3 +114,22 @@ def test_raw_task_package_not_signed_with_our_key_is_refused(tmp_path):
     assert "refused" in run.last_error
     assert marks_of(tmp_path, "forged") == []
     assert marks_of(tmp_path, "signed") == []
+
+
+@pytest.mark.django_db(transaction=True)  # django-q2's scheduler closes old connections
+def test_a_django_q2_schedule_due_now_becomes_a_ledger_run(tmp_path):
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    Schedule.objects.all().delete()
+    Schedule.objects.create(
+        func="tests.jobs.sample_jobs.mark",
+        args=f"{str(tmp_path)!r}, 'scheduled', 'ran'",
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() - dt.timedelta(seconds=1),
+    )
+    scheduler(broker=LedgerBroker(list_key="aktina"))  # what the sentinel does every 30 s
+    run = JobRun.objects.get()
+    assert run.job_name == DjangoQTask.job_name
+    work_off()
+    assert [m[2] for m in marks_of(tmp_path, "scheduled")] == ["ran"]

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 S = Order.Status
 FAST = {
     "JOBS_SWEEP_SECONDS": "1",
-    "JOBS_LEASE_GRACE_SECONDS": "2",
+    "JOBS_LEASE_GRACE_SECONDS": "4",  # qcluster requires more than the 3.5 s kill margin
     "ORDER_LABEL_DELAY_SECONDS": "1",
     "ORDER_CARRIER_RATE_LIMIT": "1000",
 }
