@@ -69,13 +69,11 @@ def main() -> None:
 
     from django.db import connection, transaction
     from django_q.brokers.orm import ORM
-    from django_q.models import OrmQ
+    from django_q.models import OrmQ, Schedule
     from django_q.tasks import async_task
 
     from aktina.jobs.models import JobRun
     from bench.tasks import BenchNoopJob
-
-    from django_q.models import Schedule
 
     # The project's schedules (sweeper, analytics) would add work to either system's drain.
     Schedule.objects.all().delete()
