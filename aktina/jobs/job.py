@@ -77,6 +77,7 @@ class Job(ABC):
         instance._delay = None
         instance._queue = None
         instance.attempt = 0
+        instance.rate_limited_at = None
         instance.run = None
         return instance
 

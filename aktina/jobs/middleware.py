@@ -38,6 +38,9 @@ class RateLimited:
                 return max(0.0, min(starts) + self.per - now) + random.uniform(0.05, 1.0)
             window.starts = sorted([*starts, now])[-self.limit :]
             window.save(update_fields=["starts"])
+        # The start as the limiter counted it (a job's own clock reading comes later, by however
+        # long the host took to get from here to handle()).
+        job.rate_limited_at = now
         return None
 
     def release(self, job) -> None:

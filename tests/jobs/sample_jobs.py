@@ -135,7 +135,7 @@ class CarrierJob(Job):
         return [RateLimited("test-carrier", 10, per=60)]
 
     def handle(self):
-        mark(self.marks, "carrier", str(self.n))
+        mark(self.marks, "carrier", f"{self.n} {self.rate_limited_at:.3f}")
 
 
 class ExclusiveJob(Job):

@@ -194,7 +194,9 @@ def test_rate_limit_holds_across_two_clusters(live_cluster, tmp_path):
     live_cluster(**FAST)
     live_cluster(**FAST)
     wait_until(lambda: len(marks_of(tmp_path, "carrier")) >= 20, timeout=150)
-    starts = sorted(float(line[0]) for line in marks_of(tmp_path, "carrier"))
+    # The limiter's own start times: under load, a mark written in handle() can trail its
+    # start by seconds, and two such marks can look closer together than the starts were.
+    starts = sorted(float(line[2].split()[1]) for line in marks_of(tmp_path, "carrier"))
     for i, t in enumerate(starts):
         in_window = [s for s in starts[i:] if s < t + 60]
         assert len(in_window) <= 10, f"{len(in_window)} starts within 60 s from {t}"
