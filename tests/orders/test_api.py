@@ -278,7 +278,7 @@ def test_label_page_for_owner_and_staff_only(client, customer, stock, make_user,
     order_fulfil(order=order)
     order_shipment_create(order=order)
     order.refresh_from_db()
-    url = order.label_url
+    url = f"/orders/{order.reference}/label/"
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(make_user(roles.CUSTOMER, username="bob"))
     assert client.get(url).status_code == 404
@@ -312,3 +312,86 @@ def test_schema_lists_every_order_endpoint(as_user, manager):
         "/api/notifications/{id}/read/",
     ):
         assert path in schema["paths"], path
+
+
+def _shipped_label(customer):
+    from orders.services import order_approve, order_fulfil, order_shipment_create
+
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    order_approve(order=order)
+    order_fulfil(order=order)
+    order_shipment_create(order=order)
+    order.refresh_from_db()
+    return order
+
+
+def test_label_is_reachable_with_the_owners_token(api, customer, stock, make_user, manager):
+    from rest_framework.authtoken.models import Token
+
+    order = _shipped_label(customer)
+    url = f"{ORDERS}{order.pk}/label/"
+    assert api.get(f"{ORDERS}{order.pk}/").status_code == 401
+    token = Token.objects.create(user=customer)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    data = api.get(f"{ORDERS}{order.pk}/").json()
+    assert data["label_url"].endswith(url)
+    response = api.get(data["label_url"])
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert order.tracking_number in response.content.decode()
+    other = Token.objects.create(user=make_user(roles.CUSTOMER, username="bob"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {other.key}")
+    assert api.get(url).status_code == 404
+    staff = Token.objects.create(user=manager)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {staff.key}")
+    assert api.get(url).status_code == 200
+
+
+def test_label_of_an_order_without_a_shipment_is_a_404(as_user, customer, stock):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    assert as_user(customer).get(f"{ORDERS}{order.pk}/label/").status_code == 404
+
+
+def test_products_state_the_most_one_order_can_get(as_user, customer, product, stock):
+    from tests.factories import StockFactory, WarehouseFactory
+
+    StockFactory(product=product, warehouse=WarehouseFactory(code="SKG"), quantity=30)
+    row = as_user(customer).get("/api/products/", {"sku": "SKU-A"}).json()["results"][0]
+    assert (row["quantity_available"], row["max_orderable"]) == (80, 50)
+
+
+def test_rejecting_a_rejected_order_again_is_a_409(as_user, customer, stock, manager):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client = as_user(manager)
+    url = f"{ORDERS}{order.pk}/reject/"
+    assert client.post(url, {"reason": "no credit"}, format="json").status_code == 200
+    again = client.post(url, {"reason": "a different reason"}, format="json")
+    assert again.status_code == 409
+    assert again.json()["status"] == "rejected"
+    order.refresh_from_db()
+    assert order.rejection_reason == "no credit"
+
+
+@pytest.mark.parametrize("reason", [123, 1.5, True, ["x"], {"a": "b"}])
+def test_reject_reason_must_be_a_string(as_user, customer, stock, manager, reason):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    response = as_user(manager).post(f"{ORDERS}{order.pk}/reject/", {"reason": reason}, format="json")
+    assert response.status_code == 400
+    assert "reason" in response.json()
+
+
+def test_create_looks_each_product_up_once(as_user, customer, stock, django_assert_num_queries):
+    from tests.factories import ProductFactory
+
+    ProductFactory(sku="SKU-B")
+    client = as_user(customer)
+    client.post(ORDERS, body(("SKU-A", 1)), format="json")  # warms caches (throttle, perms)
+    with CaptureQueriesContext(connection) as captured:
+        assert client.post(ORDERS, body(("SKU-A", 1), ("SKU-B", 2)), format="json").status_code == 201
+    product_reads = [
+        q["sql"] for q in captured.captured_queries
+        if 'FROM "orders_product"' in q["sql"] and '"orders_product"."sku" IN' in q["sql"]
+    ]
+    assert len(product_reads) == 1, product_reads
+    with django_assert_num_queries(len(captured.captured_queries)):
+        client.post(ORDERS, body(("SKU-A", 1), ("SKU-B", 2)), format="json")

@@ -299,3 +299,23 @@ def test_stock_constraint_holds_whatever_the_caller(stock):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Stock.objects.filter(pk=stock.pk).update(quantity_allocated=51)
+
+
+def test_shortage_reason_names_the_sku_and_the_figures(customer, product, stock, run_jobs):
+    from tests.factories import StockFactory, WarehouseFactory
+
+    StockFactory(product=product, warehouse=WarehouseFactory(code="SKG"), quantity=30)
+    order = place(customer, ("SKU-A", 61))  # 80 in all, 50 at the best warehouse
+    run_jobs()
+    order.refresh_from_db()
+    assert order.status == S.INVENTORY_SHORTAGE
+    assert "SKU-A: needs 61, best warehouse has 50" in order.failure_reason
+    assert str(product.pk) not in order.failure_reason.replace("61", "").replace("50", "")
+
+
+def test_the_customer_is_told_the_order_waits_for_stock(customer, stock, run_jobs):
+    order = place(customer, ("SKU-A", 60))
+    run_jobs()
+    note = customer.notifications.get(kind="order_waiting_for_stock")
+    assert order.reference in note.subject
+    assert "SKU-A" in note.body
