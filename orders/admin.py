@@ -261,8 +261,6 @@ class OrderAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change) -> None:
-        if change:
-            return  # lines of a placed order are read-only; allocations are not inlines
         super().save_related(request, form, formsets, change)
         if not change:
             # The observer: an order added here starts the workflow like any other.

@@ -20,7 +20,15 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "unit_price", "active", "quantity_available", "max_orderable"]
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "unit_price",
+            "active",
+            "quantity_available",
+            "max_orderable",
+        ]
 
 
 class StrictCharField(serializers.CharField):

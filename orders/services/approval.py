@@ -10,7 +10,7 @@ from aktina.core import roles
 from aktina.notifications.services import notification_send, notification_send_to_role
 from orders import signals
 from orders.models import Order
-from orders.services.common import S, InvalidTransition, order_lock, order_status_set
+from orders.services.common import InvalidTransition, S, order_lock, order_status_set
 
 MAX_REMINDERS = 3
 

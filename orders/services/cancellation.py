@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from orders.allocation import allocations_release
 from orders.models import Order
-from orders.services.common import S, InvalidTransition, order_lock, order_status_set
+from orders.services.common import InvalidTransition, S, order_lock, order_status_set
 
 # Before fulfilment nothing is allocated, so the customer may cancel on their own.
 OWNER_CANCELLABLE = {
@@ -25,7 +25,9 @@ def _check_may_cancel(order: Order, user) -> None:
     if user is None:
         return  # the system (a job, a command)
     if order.customer_id != user.pk and not user.has_perm("orders.change_order"):
-        raise PermissionDenied("Only the customer who placed the order or order staff may cancel it.")
+        raise PermissionDenied(
+            "Only the customer who placed the order or order staff may cancel it."
+        )
     if order.status == S.FULFILLING and not user.has_perm("orders.cancel_fulfilling_order"):
         raise InvalidTransition(
             order,
@@ -46,7 +48,5 @@ def order_cancel(*, order: Order, cancelled_by=None, reason: str = "") -> Order:
     _check_may_cancel(order, cancelled_by)
     allocations_release(order=order)
     order.cancelled_at = timezone.now()
-    order_status_set(
-        order, S.CANCELLED, actor=cancelled_by, note=reason, fields=("cancelled_at",)
-    )
+    order_status_set(order, S.CANCELLED, actor=cancelled_by, note=reason, fields=("cancelled_at",))
     return order

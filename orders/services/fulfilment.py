@@ -11,7 +11,7 @@ from orders import signals
 from orders.allocation import allocate_order, allocations_ship
 from orders.carriers import carrier_client, shipment_idempotency_key
 from orders.models import Order
-from orders.services.common import S, InvalidTransition, order_lock, order_status_set
+from orders.services.common import InvalidTransition, S, order_lock, order_status_set
 
 
 @transaction.atomic

@@ -59,12 +59,16 @@ def _clean_items(items) -> list[tuple[Product, int]]:
         if wanted[sku] > MAX_QUANTITY:
             errors.append(f"Line {i + 1}: quantity of {sku} may be at most {MAX_QUANTITY}.")
     products = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted))}
+    first_line = {}
+    for i, line in enumerate(items):
+        if isinstance(line, dict) and isinstance(line.get("sku"), str):
+            first_line.setdefault(line["sku"], i + 1)
     for sku in wanted:
         product = products.get(sku)
         if product is None:
-            errors.append(f"Unknown sku {sku!r}.")
+            errors.append(f"Line {first_line[sku]}: unknown sku {sku!r}.")
         elif not product.active:
-            errors.append(f"Product {sku!r} is no longer sold.")
+            errors.append(f"Line {first_line[sku]}: product {sku!r} is no longer sold.")
     if errors:
         raise ValidationError({"items": errors})
     return [(products[sku], quantity) for sku, quantity in wanted.items()]

@@ -62,8 +62,11 @@ def test_the_job_failed_alert_sends_no_mail_on_the_guard_path(
 ):
     make_user(roles.OPERATIONS, username="otto")
     run = JobRun.objects.create(
-        job_name="x.Y", queue="default", created_at="2026-01-01T00:00Z",
-        available_at="2026-01-01T00:00Z", status=JobRun.Status.FAILED,
+        job_name="x.Y",
+        queue="default",
+        created_at="2026-01-01T00:00Z",
+        available_at="2026-01-01T00:00Z",
+        status=JobRun.Status.FAILED,
     )
     with django_capture_on_commit_callbacks(execute=True):
         job_failed.send(sender=JobRun, run=run, exception_text="boom")

@@ -166,8 +166,12 @@ def test_stock_quantities_and_allocations_are_not_editable_by_hand(
     client.force_login(superuser)
     client.post(
         f"/admin/orders/stock/{stock.pk}/change/",
-        {"product": stock.product_id, "warehouse": stock.warehouse_id, "quantity": "999",
-         "quantity_allocated": "5"},
+        {
+            "product": stock.product_id,
+            "warehouse": stock.warehouse_id,
+            "quantity": "999",
+            "quantity_allocated": "5",
+        },
     )
     stock.refresh_from_db()
     assert (stock.quantity, stock.quantity_allocated) == (50, 0)
@@ -181,8 +185,13 @@ def test_stock_adjust_action_needs_a_reason_and_records_it(client, inventory_man
     url = "/admin/orders/stock/"
     client.post(
         url,
-        {"action": "adjust", "_selected_action": [stock.pk], "apply": "1",
-         "quantity": "45", "reason": "cycle count: 5 damaged"},
+        {
+            "action": "adjust",
+            "_selected_action": [stock.pk],
+            "apply": "1",
+            "quantity": "45",
+            "reason": "cycle count: 5 damaged",
+        },
     )
     stock.refresh_from_db()
     assert stock.quantity == 45

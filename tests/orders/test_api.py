@@ -68,8 +68,6 @@ def test_idempotency_key_returns_the_first_order(as_user, customer, stock):
         ({"items": [{"quantity": 1}]}, "items"),
         ({}, "items"),
         (body(("SKU-A", 1), priority="asap"), "priority"),
-        (body(("SKU-A", 1), priority="urgent"), "priority"),
-        (body(("SKU-A", 1), auto_approve=True), "auto_approve"),
         (body(("SKU-A", 1), auto_approve="perhaps"), "auto_approve"),
     ],
 )
@@ -82,7 +80,7 @@ def test_bad_input_is_400_with_field_messages(as_user, customer, stock, payload,
 
 def test_unknown_sku_error_points_at_the_line(as_user, customer, stock):
     response = as_user(customer).post(ORDERS, body(("SKU-A", 1), ("NOPE", 1)), format="json")
-    assert response.json() == {"items": [{}, {"sku": ["Unknown sku 'NOPE'."]}]}
+    assert response.json() == {"items": ["Line 2: unknown sku 'NOPE'."]}
 
 
 def test_malformed_json_and_non_object_bodies_are_400(as_user, customer, stock):
@@ -160,7 +158,7 @@ def test_detail_has_items_allocations_timeline_and_jobs(
     data = as_user(customer).get(f"{ORDERS}{order.pk}/").json()
     assert data["status"] == "shipped"
     assert data["warehouse"] == "ATH"
-    assert data["label_url"] == f"/orders/{order.reference}/label/"
+    assert data["label_url"] == f"/api/orders/{order.pk}/label/"
     timeline = [t["to_status"] for t in data["timeline"]]
     assert timeline == ["pending", "approved", "fulfilling", "shipped"]
     jobs = {j["job"] for j in data["jobs"]}
@@ -375,23 +373,29 @@ def test_rejecting_a_rejected_order_again_is_a_409(as_user, customer, stock, man
 @pytest.mark.parametrize("reason", [123, 1.5, True, ["x"], {"a": "b"}])
 def test_reject_reason_must_be_a_string(as_user, customer, stock, manager, reason):
     order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
-    response = as_user(manager).post(f"{ORDERS}{order.pk}/reject/", {"reason": reason}, format="json")
+    response = as_user(manager).post(
+        f"{ORDERS}{order.pk}/reject/", {"reason": reason}, format="json"
+    )
     assert response.status_code == 400
     assert "reason" in response.json()
 
 
-def test_create_looks_each_product_up_once(as_user, customer, stock, django_assert_num_queries):
+def test_create_looks_each_product_up_once(
+    as_user, customer, stock, django_assert_num_queries, monkeypatch
+):
+    from orders.api.views import OrderViewSet
     from tests.factories import ProductFactory
 
+    # The throttle's cache reads are the cache backend's business (database or Redis).
+    monkeypatch.setattr(OrderViewSet, "get_throttles", lambda self: [])
     ProductFactory(sku="SKU-B")
     client = as_user(customer)
-    client.post(ORDERS, body(("SKU-A", 1)), format="json")  # warms caches (throttle, perms)
+    payload = body(("SKU-A", 1), ("SKU-B", 2))
     with CaptureQueriesContext(connection) as captured:
-        assert client.post(ORDERS, body(("SKU-A", 1), ("SKU-B", 2)), format="json").status_code == 201
-    product_reads = [
-        q["sql"] for q in captured.captured_queries
-        if 'FROM "orders_product"' in q["sql"] and '"orders_product"."sku" IN' in q["sql"]
-    ]
+        assert client.post(ORDERS, payload, format="json").status_code == 201
+    product_reads = [q["sql"] for q in captured if 'FROM "orders_product"' in q["sql"]]
     assert len(product_reads) == 1, product_reads
-    with django_assert_num_queries(len(captured.captured_queries)):
-        client.post(ORDERS, body(("SKU-A", 1), ("SKU-B", 2)), format="json")
+    # Products 1; the order's savepoint 2; order, lines, timeline 3; the approval and analytics
+    # runs, each INSERT in its own savepoint 6; the response's order and lines 2.
+    with django_assert_num_queries(14):
+        client.post(ORDERS, payload, format="json")

@@ -54,5 +54,7 @@ def test_a_call_repeated_after_a_kill_does_not_ship_twice(customer, stock, recor
 
 def test_the_key_is_derived_from_the_order(customer, stock):
     order = _fulfilling(customer)
-    assert shipment_idempotency_key(order) == shipment_idempotency_key(Order.objects.get(pk=order.pk))
+    assert shipment_idempotency_key(order) == shipment_idempotency_key(
+        Order.objects.get(pk=order.pk)
+    )
     assert order.reference in shipment_idempotency_key(order)

@@ -5,7 +5,13 @@ from django.core.exceptions import PermissionDenied
 
 from aktina.core import roles
 from orders.models import Order
-from orders.services import InvalidTransition, order_approve, order_cancel, order_create, order_fulfil
+from orders.services import (
+    InvalidTransition,
+    order_approve,
+    order_cancel,
+    order_create,
+    order_fulfil,
+)
 
 pytestmark = pytest.mark.django_db
 S = Order.Status
@@ -35,7 +41,9 @@ def test_urgent_needs_place_urgent_order(make_user, stock, settings):
         place(make_user(roles.INVENTORY_MANAGER, username="inv"), priority="urgent")
     with pytest.raises(PermissionDenied):
         place(make_user(roles.CUSTOMER, username="cus"), priority="urgent")
-    assert place(make_user(roles.OPERATIONS, username="ops"), priority="urgent").priority == "urgent"
+    assert (
+        place(make_user(roles.OPERATIONS, username="ops"), priority="urgent").priority == "urgent"
+    )
     assert place(make_user(roles.MANAGER, username="mgr"), priority="urgent").priority == "urgent"
     settings.ORDER_CUSTOMERS_MAY_SET_URGENT = True
     assert place(make_user(roles.CUSTOMER, username="cus2"), priority="urgent").priority == "urgent"
@@ -70,7 +78,9 @@ def test_roles_get_the_new_permissions_idempotently():
     def perms(role):
         return set(Group.objects.get(name=role).permissions.values_list("codename", flat=True))
 
-    assert {"approve_order", "place_urgent_order", "cancel_fulfilling_order"} <= perms(roles.MANAGER)
+    assert {"approve_order", "place_urgent_order", "cancel_fulfilling_order"} <= perms(
+        roles.MANAGER
+    )
     assert {"place_urgent_order", "cancel_fulfilling_order"} <= perms(roles.OPERATIONS)
     assert "approve_order" not in perms(roles.OPERATIONS)
     assert not {"approve_order", "place_urgent_order", "cancel_fulfilling_order"} & perms(

@@ -34,4 +34,9 @@ def test_only_the_receivers_import_the_jobs():
 def test_no_service_module_is_longer_than_a_screenful_of_concerns():
     services = ROOT / "services"
     assert services.is_dir(), "orders/services.py is split by concern into orders/services/"
-    assert {p.stem for p in services.glob("*.py")} >= {"placement", "approval", "fulfilment", "stock"}
+    assert {p.stem for p in services.glob("*.py")} >= {
+        "placement",
+        "approval",
+        "fulfilment",
+        "stock",
+    }

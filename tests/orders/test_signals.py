@@ -21,18 +21,16 @@ def _boom():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_crash_in_the_first_after_commit_callback_keeps_the_follow_up_runs(customer, stock):
-    with pytest.raises(Crash):
-        with transaction.atomic():
-            transaction.on_commit(_boom)
-            order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    with pytest.raises(Crash), transaction.atomic():
+        transaction.on_commit(_boom)
+        order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
     assert Order.objects.filter(pk=order.pk).exists()
     names = set(JobRun.objects.values_list("job_name", flat=True))
     assert {ANALYTICS, "orders.jobs.ProcessOrderApprovalJob"} <= names
     JobRun.objects.all().delete()
-    with pytest.raises(Crash):
-        with transaction.atomic():
-            transaction.on_commit(_boom)
-            order_approve(order=order)
+    with pytest.raises(Crash), transaction.atomic():
+        transaction.on_commit(_boom)
+        order_approve(order=order)
     names = set(JobRun.objects.values_list("job_name", flat=True))
     assert {ANALYTICS, "orders.jobs.ProcessOrderFulfillmentJob"} <= names
 
