@@ -14,7 +14,7 @@ from orders.services.common import MAX_QUANTITY
 
 @transaction.atomic
 def stock_receive(*, sku: str, warehouse: str | Warehouse, quantity: int) -> Stock:
-    """Units arrive at a warehouse; orders short of this product are re-queued (`stock_received`)."""
+    """Units arrive at a warehouse; orders short of the product are re-queued (`stock_received`)."""
     whole = isinstance(quantity, int) and not isinstance(quantity, bool)
     if not whole or not 0 < quantity <= MAX_QUANTITY:
         raise ValidationError({"quantity": f"Receive between 1 and {MAX_QUANTITY} units."})
