@@ -79,3 +79,21 @@ def test_email_timeout_comes_from_the_environment():
 
     assert _settings_with({}, "settings.EMAIL_TIMEOUT") == "10"
     assert _settings_with({"EMAIL_TIMEOUT": "3"}, "settings.EMAIL_TIMEOUT") == "3"
+
+
+def test_a_request_that_notifies_sends_no_mail(
+    as_user, customer, make_user, django_capture_on_commit_callbacks
+):
+    from orders.models import Product
+    from orders.services import order_create
+
+    Product.objects.create(sku="SKU-M", name="m", unit_price=1)
+    order = order_create(customer=customer, items=[{"sku": "SKU-M", "quantity": 1}])
+    manager = make_user(roles.MANAGER, username="mona")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(manager).post(
+            f"/api/orders/{order.pk}/reject/", {"reason": "no credit"}, format="json"
+        )
+    assert response.status_code == 200
+    assert mail.outbox == []  # the customer's e-mail waits in the ledger
+    assert JobRun.objects.filter(job_name=EMAIL_JOB, status=JobRun.Status.QUEUED).exists()
