@@ -1,10 +1,24 @@
+"""The admin never writes workflow state. Orders, lines, stock quantities and allocations are
+read-only once they exist; every change is an admin action that calls the same service the API
+calls. The add forms stay: a new order starts the workflow, a new stock row starts at zero.
+"""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from orders.models import Allocation, Order, OrderItem, OrderStatusChange, Product, Stock, Warehouse
+from orders.models import (
+    Allocation,
+    Order,
+    OrderItem,
+    OrderStatusChange,
+    Product,
+    Stock,
+    StockAdjustment,
+    Warehouse,
+)
 from orders.services import (
     MAX_QUANTITY,
     InvalidTransition,
@@ -12,8 +26,10 @@ from orders.services import (
     order_cancel,
     order_complete,
     order_fulfilment_retry,
+    order_privileges_check,
     order_register_created,
     order_reject,
+    stock_adjust,
     stock_receive,
 )
 
@@ -24,6 +40,13 @@ class ReasonForm(forms.Form):
 
 class ReceiveForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, help_text="Units arriving.")
+
+
+class AdjustForm(forms.Form):
+    quantity = forms.IntegerField(
+        min_value=0, max_value=MAX_QUANTITY, help_text="Units on hand after the count."
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
 
 def _with_form(modeladmin, request, queryset, form_class, title, apply):
@@ -84,8 +107,14 @@ class StockAdmin(admin.ModelAdmin):
     search_fields = ["product__sku", "product__name", "warehouse__code"]
     list_select_related = ["product", "warehouse"]
     raw_id_fields = ["product"]
+    # Quantities move only through services: receive, adjust (with a reason), ship.
+    readonly_fields = ["quantity", "quantity_allocated"]
 
-    actions = ["receive"]
+    actions = ["receive", "adjust"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The pair is the row's identity once it holds units or allocations.
+        return ["product", "warehouse", *self.readonly_fields] if obj else self.readonly_fields
 
     @admin.display(description="available")
     def available(self, stock: Stock) -> int:
@@ -107,12 +136,54 @@ class StockAdmin(admin.ModelAdmin):
             ),
         )
 
+    @admin.action(description="Adjust the count (with a reason)…", permissions=["receive"])
+    def adjust(self, request, queryset):
+        return _with_form(
+            self,
+            request,
+            queryset.select_related("product", "warehouse"),
+            AdjustForm,
+            "Adjust stock count",
+            lambda stock, data: stock_adjust(
+                stock=stock, quantity=data["quantity"], reason=data["reason"], actor=request.user
+            ),
+        )
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "stock", "delta", "reason", "actor"]
+    list_select_related = ["stock__product", "stock__warehouse", "actor"]
+    search_fields = ["stock__product__sku", "reason"]
+
+    # The log of what stock_adjust did: written by the service only.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
     extra = 0
     raw_id_fields = ["product"]
     readonly_fields = ["allocated"]
+
+    # Lines are typed on the add form only; a placed order's lines are its contract.
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ["product", "quantity", "unit_price", *self.readonly_fields]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_delete_permission(request, obj)
 
     # Allocations hang off lines, not the order: shown read-only on each line.
     @admin.display(description="allocations")
@@ -151,11 +222,43 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", "priority", "warehouse", "created_at"]
     search_fields = ["reference", "customer__username", "customer__email", "tracking_number"]
     list_select_related = ["customer", "warehouse"]
-    raw_id_fields = ["customer", "approved_by"]
-    readonly_fields = ["reference", "total_amount", "created_at", "updated_at"]
+    raw_id_fields = ["customer"]
+    # What the add form asks for; everything else is the workflow's.
+    add_fields = ["customer", "priority", "auto_approve"]
     date_hierarchy = "created_at"
     inlines = [OrderItemInline, StatusChangeInline]
     actions = ["approve", "reject", "cancel", "retry_fulfilment", "complete"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.add_fields
+        return [f.name for f in Order._meta.fields if f.name != "id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every field of a placed order: status, warehouse, shipment, timestamps, approval,
+        # totals. Changes are the actions below, which call the services.
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+
+        class AddForm(form):
+            def clean(self):
+                data = super().clean()
+                try:
+                    order_privileges_check(user=request.user, fields=data)
+                except PermissionDenied as exc:
+                    raise ValidationError(str(exc)) from exc
+                return data
+
+        return AddForm
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return  # nothing on a placed order's form is editable (see get_readonly_fields)
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -196,24 +299,36 @@ class OrderAdmin(admin.ModelAdmin):
         _each(self, request, queryset, lambda o: order_complete(order=o, actor=request.user))
 
 
-class AllocationInline(admin.TabularInline):
+class ViewOnly:
+    """A mixin for rows only services write: the admin may look, never add, change or delete."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AllocationInline(ViewOnly, admin.TabularInline):
     model = Allocation
     extra = 0
-    raw_id_fields = ["stock"]
+    fields = ["stock", "quantity"]
+    readonly_fields = fields
 
 
 @admin.register(OrderItem)
-class OrderItemAdmin(admin.ModelAdmin):
+class OrderItemAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["id", "order", "product", "quantity", "unit_price"]
     search_fields = ["order__reference", "product__sku"]
     list_select_related = ["order", "product"]
-    raw_id_fields = ["order", "product"]
     inlines = [AllocationInline]
 
 
 @admin.register(Allocation)
-class AllocationAdmin(admin.ModelAdmin):
+class AllocationAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["id", "order_item", "stock", "quantity"]
     search_fields = ["order_item__order__reference", "stock__product__sku"]
     list_select_related = ["order_item", "stock"]
-    raw_id_fields = ["order_item", "stock"]

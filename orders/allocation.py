@@ -92,15 +92,19 @@ def stock_snapshot(product_ids) -> tuple[dict, dict, dict]:
 
 
 def shortage_detail(items: list[OrderItem], available: dict) -> str:
+    """Why no warehouse can ship `items`, in the words of the catalogue: SKUs and units."""
     demand = order_demand(items)
+    skus = {item.product_id: item.product.sku for item in items}
     best = defaultdict(int)
     for (product_id, _), (_, units) in available.items():
         best[product_id] = max(best[product_id], units)
     short = [
-        f"{p} needs {n}, best warehouse has {best[p]}" for p, n in demand.items() if best[p] < n
+        f"{skus[p]}: needs {n}, best warehouse has {best[p]}"
+        for p, n in demand.items()
+        if best[p] < n
     ]
     if short:
-        return "not enough stock (product " + "; product ".join(short) + ")"
+        return "not enough stock in one warehouse (" + "; ".join(short) + ")"
     return "no single warehouse holds every line with enough stock and staging space"
 
 
@@ -109,7 +113,7 @@ def allocate_order(*, order: Order) -> Warehouse:
 
     Must run inside a transaction that holds the order's row lock.
     """
-    items = list(order.items.all())
+    items = list(order.items.select_related("product"))
     if not items:
         raise InsufficientStock(order, "the order has no lines")
     available, staged, capacity = stock_snapshot({i.product_id for i in items})

@@ -1,5 +1,6 @@
 """The order workflow's jobs: thin, each calls one service that is safe to run twice.
 
+Only `orders/receivers.py` dispatches them (the services send signals); jobs call services.
 Urgent orders have every workflow job dispatched on the `urgent` queue (`for_order`), which
 production serves with its own cluster, so they never wait behind a backlog of normal orders.
 """
@@ -9,9 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 
 from aktina.jobs import Job, PermanentError, RateLimited, chain
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_release_unique_key
+from aktina.jobs.models import JobRun
 from aktina.notifications.services import notification_send
+from orders.allocation import stock_snapshot, warehouse_plans
 from orders.models import Order, Product
 from orders.services import (
     InsufficientStock,
@@ -72,6 +77,25 @@ class ProcessOrderApprovalJob(Job):
             order_request_approval(order=order)
 
 
+def reminder_key(order: Order) -> str:
+    return f"order-approval-reminder-{order.pk}"
+
+
+def reminders_cancel(order: Order) -> int:
+    """Cancel the order's waiting reminder (the approval was decided); returns how many."""
+    cancelled = 0
+    waiting = JobRun.objects.filter(
+        unique_key=reminder_key(order), unique_active=True, status=JobRun.Status.QUEUED
+    )
+    for run in waiting:
+        try:
+            run_cancel(run=run)
+        except RunNotChangeable:
+            continue  # it started meanwhile: it finds the order decided and does nothing
+        cancelled += 1
+    return cancelled
+
+
 class ProcessOrderReminderJob(Job):
     """Remind managers of an order that still awaits approval (24 h after the request)."""
 
@@ -80,9 +104,15 @@ class ProcessOrderReminderJob(Job):
     tries = 3
     backoff = [60, 300]
     delete_when_missing_models = True
+    # One waiting reminder per order, found by its key when the approval is decided; the key is
+    # freed when the reminder starts, so it can queue the next round.
+    unique_until_processing = True
 
     def __init__(self, order: Order, round_: int = 1):
         self.order, self.round_ = order, round_
+
+    def unique_id(self) -> str:
+        return reminder_key(self.order)
 
     def handle(self) -> None:
         order_approval_remind(order=self.order, round_=self.round_)
@@ -109,10 +139,19 @@ class ProcessOrderFulfillmentJob(Job):
         try:
             order_fulfil(order=self.order)
         except InsufficientStock as exc:
-            order_mark_inventory_shortage(
-                order=self.order, reason=exc.detail, notice_key=f"run-{self.run.pk}"
-            )
-            raise PermanentError(str(exc)) from exc
+            # One step: the shortage and the release of this run's unique key commit together,
+            # so stock arriving a moment later re-queues a fresh run instead of getting this one
+            # back. The run then ends as succeeded: the shortage is the order's state (the
+            # customer and inventory managers are told), not a failure an operator must fix.
+            with transaction.atomic():
+                order_mark_inventory_shortage(
+                    order=self.order,
+                    reason=exc.detail,
+                    notice_key=f"run-{self.run.pk}" if self.run else "",
+                )
+                if self.run is not None:
+                    run_release_unique_key(run=self.run)
+            return
         except InvalidTransition as exc:
             if exc.current in {Order.Status.CANCELLED, Order.Status.REJECTED}:
                 return  # nothing left to fulfil
@@ -198,8 +237,6 @@ class ProcessBulkOrdersJob(Job):
         self.product, self.after_id = product, after_id
 
     def handle(self) -> None:
-        from orders.allocation import stock_snapshot, warehouse_plans
-
         orders = list(
             Order.objects.filter(
                 status=Order.Status.INVENTORY_SHORTAGE,

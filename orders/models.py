@@ -80,6 +80,24 @@ class Stock(models.Model):
         return self.quantity - self.quantity_allocated
 
 
+class StockAdjustment(models.Model):
+    """A correction of on-hand units (a count, damage, loss) with the reason someone gave."""
+
+    stock = models.ForeignKey(Stock, on_delete=models.CASCADE, related_name="adjustments")
+    delta = models.IntegerField(help_text="Units added (positive) or removed (negative).")
+    reason = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} on {self.stock_id}: {self.reason[:40]}"
+
+
 def _new_reference() -> str:
     # Short, unambiguous, speakable on the phone: no 0/O or 1/I.
     alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -140,7 +158,11 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("approve_order", "Can approve or reject orders")]
+        permissions = [
+            ("approve_order", "Can approve or reject orders (and place pre-approved ones)"),
+            ("place_urgent_order", "Can place urgent orders"),
+            ("cancel_fulfilling_order", "Can cancel an order that is being fulfilled"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(total_amount__gte=0), name="order_total_not_negative"
@@ -221,3 +243,47 @@ class OrderStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class CarrierShipment(models.Model):
+    """Shipments as a carrier sees them, kept by the carriers in `orders.carriers`: the local one
+    records its voids here, the recording one (tests, chaos benchmark) every shipment it made."""
+
+    carrier = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    order_reference = models.CharField(max_length=20, blank=True)
+    tracking_number = models.CharField(max_length=64, unique=True)
+    label_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Like a real carrier API: one shipment per idempotency key.
+            models.UniqueConstraint(
+                fields=["carrier", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="carrier_shipment_once_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
+class CarrierCall(models.Model):
+    """One row per request a recording carrier received (create or void), from any process."""
+
+    carrier = models.CharField(max_length=40)
+    kind = models.CharField(max_length=10)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    order_reference = models.CharField(max_length=20, blank=True)
+    tracking_number = models.CharField(max_length=64, blank=True)
+    called_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.kind} {self.order_reference}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import F, IntegerField, Prefetch, QuerySet, Sum, Value
+from django.db.models import F, IntegerField, Max, Prefetch, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from aktina.jobs.models import JobRun
@@ -12,12 +12,12 @@ from orders.models import Allocation, Order, OrderItem, OrderStatusChange, Produ
 
 
 def product_list() -> QuerySet[Product]:
+    """Products with their free units in all warehouses and in the best single one (an order
+    ships from one warehouse, so the latter is the most one order can get now)."""
+    free = F("stocks__quantity") - F("stocks__quantity_allocated")
     return Product.objects.annotate(
-        quantity_available=Coalesce(
-            Sum(F("stocks__quantity") - F("stocks__quantity_allocated")),
-            Value(0),
-            output_field=IntegerField(),
-        )
+        quantity_available=Coalesce(Sum(free), Value(0), output_field=IntegerField()),
+        max_orderable=Coalesce(Max(free), Value(0), output_field=IntegerField()),
     ).order_by("sku")
 
 

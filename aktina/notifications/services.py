@@ -1,18 +1,15 @@
-"""Notifications: a row in the recipient's inbox plus an email, each sent once per key."""
+"""Notifications: a row in the recipient's inbox plus an e-mail job, each once per key."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from aktina.notifications.jobs import SendNotificationEmailJob
 from aktina.notifications.models import Notification
-
-logger = logging.getLogger(__name__)
 
 
 def notification_send(
@@ -24,7 +21,8 @@ def notification_send(
     order=None,
     dedupe_key: str | None = None,
 ) -> Notification | None:
-    """Record a notification and email it after commit; returns None when already sent."""
+    """Record a notification and, in the same transaction, the job that e-mails it; returns None
+    when it was sent already (same recipient and `dedupe_key`)."""
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
@@ -35,12 +33,12 @@ def notification_send(
                 order=order,
                 dedupe_key=dedupe_key,
             )
+            if recipient.email:
+                SendNotificationEmailJob(notification).dispatch()
     except IntegrityError:
         if dedupe_key is None:
             raise
         return None
-    if recipient.email:
-        transaction.on_commit(lambda: _email(notification.pk))
     return notification
 
 
@@ -72,19 +70,3 @@ def notification_mark_read(*, notification: Notification) -> Notification:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
     return notification
-
-
-def _email(notification_id: int) -> None:
-    # An unreachable mail server must not undo the notification: it stays in the inbox.
-    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
-    try:
-        send_mail(
-            notification.subject,
-            notification.body or notification.subject,
-            None,
-            [notification.recipient.email],
-        )
-    except OSError:
-        logger.exception("email for notification %s failed", notification_id)
-        return
-    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())

@@ -1,4 +1,6 @@
 from django.db.models import QuerySet
+from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -45,7 +47,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
-    ordering_fields = ["sku", "name", "unit_price", "quantity_available"]
+    ordering_fields = ["sku", "name", "unit_price", "quantity_available", "max_orderable"]
 
     def get_queryset(self):
         return product_list()
@@ -94,7 +96,7 @@ class OrderViewSet(
     throttle_scope = "order_create"
 
     def get_queryset(self) -> QuerySet[Order]:
-        if self.action == "retrieve":
+        if self.action in {"retrieve", "label"}:
             return order_detail_queryset(user=self.request.user)
         return order_list(user=self.request.user)
 
@@ -151,6 +153,17 @@ class OrderViewSet(
                 run.last_error = ""
         context = {**self.get_serializer_context(), "job_runs": runs}
         return Response(OrderDetailSerializer(order, context=context).data)
+
+    @extend_schema(
+        responses={(200, "text/html"): OpenApiTypes.STR, 404: OpenApiResponse(description="")},
+    )
+    @action(detail=True, methods=["get"])
+    def label(self, request, pk=None):
+        """The printable shipping label (HTML) of an order with a shipment: its owner and staff."""
+        order = self.get_object()
+        if not order.tracking_number:
+            raise Http404("This order has no shipment yet.")
+        return HttpResponse(render_to_string("orders/label.html", {"order": order}, request))
 
     def _act(self, request, service, **kwargs):
         order = self.get_object()

@@ -100,3 +100,100 @@ def test_order_added_in_admin_starts_the_workflow(client, superuser, customer, s
     order = Order.objects.get()
     assert str(order.total_amount) == "30.00"
     assert JobRun.objects.filter(job_name__endswith="ProcessOrderApprovalJob").count() == 1
+
+
+def _change_form(order, **overrides) -> dict:
+    """Everything the order's change form would post, plus `overrides`."""
+    item = order.items.get()
+    data = {
+        "customer": order.customer_id,
+        "status": order.status,
+        "priority": order.priority,
+        "warehouse": "",
+        "tracking_number": "",
+        "items-TOTAL_FORMS": "1",
+        "items-INITIAL_FORMS": "1",
+        "items-0-id": item.pk,
+        "items-0-order": order.pk,
+        "items-0-product": item.product_id,
+        "items-0-quantity": str(item.quantity),
+        "items-0-unit_price": str(item.unit_price),
+        "status_changes-TOTAL_FORMS": "0",
+        "status_changes-INITIAL_FORMS": "0",
+    }
+    return {**data, **overrides}
+
+
+def test_change_form_cannot_move_status_warehouse_or_lines(client, superuser, customer, stock):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 60}])
+    Order.objects.filter(pk=order.pk).update(status=S.INVENTORY_SHORTAGE)
+    client.force_login(superuser)
+    client.post(
+        f"{CHANGELIST}{order.pk}/change/",
+        _change_form(
+            order,
+            status="shipped",
+            warehouse=stock.warehouse.pk,
+            tracking_number="FAKE-1",
+            **{"items-0-quantity": "1", "items-0-unit_price": "0.01"},
+        ),
+    )
+    order.refresh_from_db()
+    item = order.items.get()
+    assert (order.status, order.warehouse_id, order.tracking_number) == (
+        S.INVENTORY_SHORTAGE,
+        None,
+        "",
+    )
+    assert (item.quantity, str(item.unit_price), str(order.total_amount)) == (60, "10.00", "600.00")
+    assert not order.status_changes.filter(to_status=S.SHIPPED).exists()
+
+
+def test_change_page_renders_no_editable_status_or_line_controls(
+    client, superuser, customer, stock
+):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    client.force_login(superuser)
+    page = client.get(f"{CHANGELIST}{order.pk}/change/").content.decode()
+    for name in ('name="status"', 'name="warehouse"', 'name="items-0-quantity"'):
+        assert name not in page
+    assert order.reference in page
+
+
+def test_stock_quantities_and_allocations_are_not_editable_by_hand(
+    client, superuser, customer, stock
+):
+    client.force_login(superuser)
+    client.post(
+        f"/admin/orders/stock/{stock.pk}/change/",
+        {
+            "product": stock.product_id,
+            "warehouse": stock.warehouse_id,
+            "quantity": "999",
+            "quantity_allocated": "5",
+        },
+    )
+    stock.refresh_from_db()
+    assert (stock.quantity, stock.quantity_allocated) == (50, 0)
+    page = client.get(f"/admin/orders/stock/{stock.pk}/change/").content.decode()
+    assert 'name="quantity"' not in page
+    assert client.get("/admin/orders/allocation/add/").status_code == 403
+
+
+def test_stock_adjust_action_needs_a_reason_and_records_it(client, inventory_manager, stock):
+    client.force_login(inventory_manager)
+    url = "/admin/orders/stock/"
+    client.post(
+        url,
+        {
+            "action": "adjust",
+            "_selected_action": [stock.pk],
+            "apply": "1",
+            "quantity": "45",
+            "reason": "cycle count: 5 damaged",
+        },
+    )
+    stock.refresh_from_db()
+    assert stock.quantity == 45
+    adjustment = stock.adjustments.get()
+    assert (adjustment.delta, adjustment.reason) == (-5, "cycle count: 5 damaged")

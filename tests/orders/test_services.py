@@ -45,7 +45,7 @@ def test_create_snapshots_prices_merges_duplicate_lines_and_totals(customer, sto
     assert item.unit_price == Decimal("10.00")
 
 
-def test_create_dispatches_approval_and_sends_order_placed_after_commit(customer, stock, committed):
+def test_create_sends_order_placed_in_the_transaction_and_dispatches_approval(customer, stock):
     placed = []
 
     def receiver(sender, order, **kwargs):
@@ -53,10 +53,8 @@ def test_create_dispatches_approval_and_sends_order_placed_after_commit(customer
 
     signals.order_placed.connect(receiver, weak=False)
     try:
-        with committed():
-            order = place(customer, ("SKU-A", 1))
-            assert placed == []  # not before commit
-        assert placed == [order]
+        order = place(customer, ("SKU-A", 1))
+        assert placed == [order]  # before commit: its receivers' runs commit with the order
     finally:
         signals.order_placed.disconnect(receiver)
     run = JobRun.objects.get(job_name="orders.jobs.ProcessOrderApprovalJob")
@@ -80,7 +78,7 @@ def test_rolled_back_create_leaves_no_order_and_no_job(customer, stock):
     ("items", "message"),
     [
         ([], "at least one line"),
-        ([{"sku": "NOPE", "quantity": 1}], "Unknown sku"),
+        ([{"sku": "NOPE", "quantity": 1}], "Line 1: unknown sku"),
         ([{"sku": "SKU-A", "quantity": 0}], "above 0"),
         ([{"sku": "SKU-A", "quantity": "2"}], "whole number"),
         ([{"sku": "SKU-A", "quantity": 2.5}], "whole number"),
@@ -115,9 +113,9 @@ def test_idempotency_key_returns_the_first_order(customer, stock):
 
 
 def test_customers_cannot_place_urgent_or_preapproved_orders(customer, stock, settings):
-    with pytest.raises(ValidationError, match="urgent"):
+    with pytest.raises(PermissionDenied, match="urgent"):
         place(customer, ("SKU-A", 1), priority="urgent")
-    with pytest.raises(ValidationError, match="pre-approved"):
+    with pytest.raises(PermissionDenied, match="approve_order"):
         place(customer, ("SKU-A", 1), auto_approve=True)
     settings.ORDER_CUSTOMERS_MAY_SET_URGENT = True
     assert place(customer, ("SKU-A", 1), priority="urgent").priority == "urgent"
@@ -125,7 +123,8 @@ def test_customers_cannot_place_urgent_or_preapproved_orders(customer, stock, se
 
 def test_urgent_order_jobs_go_to_the_urgent_queue(customer, stock, manager):
     order = place(customer, ("SKU-A", 1), priority="urgent", placed_by=manager)
-    assert JobRun.objects.get(payload__args__0__pk=order.pk).queue == "urgent"
+    run = JobRun.objects.get(job_name__startswith="orders.jobs.", payload__args__0__pk=order.pk)
+    assert run.queue == "urgent"
 
 
 def test_approve_twice_is_harmless_and_fulfilment_dispatched_once(customer, stock, manager):
@@ -273,7 +272,7 @@ def test_ship_takes_stock_out_and_notifies_the_customer(customer, stock):
     stock.refresh_from_db()
     assert order.status == S.SHIPPED
     assert order.tracking_number == tracking
-    assert order.label_url == f"/orders/{order.reference}/label/"
+    assert order.label_url == f"/api/orders/{order.pk}/label/"
     assert (stock.quantity, stock.quantity_allocated) == (46, 0)
     assert not Allocation.objects.exists()
     shipped = customer.notifications.get(kind="order_shipped")
@@ -299,3 +298,23 @@ def test_stock_constraint_holds_whatever_the_caller(stock):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Stock.objects.filter(pk=stock.pk).update(quantity_allocated=51)
+
+
+def test_shortage_reason_names_the_sku_and_the_figures(customer, product, stock, run_jobs):
+    from tests.factories import StockFactory, WarehouseFactory
+
+    StockFactory(product=product, warehouse=WarehouseFactory(code="SKG"), quantity=30)
+    order = place(customer, ("SKU-A", 61))  # 80 in all, 50 at the best warehouse
+    run_jobs()
+    order.refresh_from_db()
+    assert order.status == S.INVENTORY_SHORTAGE
+    assert "SKU-A: needs 61, best warehouse has 50" in order.failure_reason
+    assert str(product.pk) not in order.failure_reason.replace("61", "").replace("50", "")
+
+
+def test_the_customer_is_told_the_order_waits_for_stock(customer, stock, run_jobs):
+    order = place(customer, ("SKU-A", 60))
+    run_jobs()
+    note = customer.notifications.get(kind="order_waiting_for_stock")
+    assert order.reference in note.subject
+    assert "SKU-A" in note.body

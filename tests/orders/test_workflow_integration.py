@@ -82,11 +82,9 @@ def test_sixty_orders_through_the_api_reach_their_states(live_cluster, api):
         JobRun.objects.filter(status__in=JobRun.ACTIVE).values_list("job_name", flat=True)
     )
     assert waiting <= {"orders.jobs.ProcessOrderReminderJob"}
-    failed = JobRun.objects.filter(status=JobRun.Status.FAILED)
-    assert set(failed.values_list("job_name", flat=True)) == {
-        "orders.jobs.ProcessOrderFulfillmentJob"  # the 10 shortages, failed permanently
-    }
-    assert failed.count() == 10
+    # The 10 shortages are the orders' state (customers and inventory told), not failed runs:
+    # the failed count means "someone must act on a job".
+    assert not JobRun.objects.filter(status=JobRun.Status.FAILED).exists()
 
 
 def test_urgent_order_overtakes_a_backlog_on_its_own_cluster(live_cluster, api, settings):

@@ -36,6 +36,8 @@ API = {
     ("POST", "/api/orders/{id}/reject/"):       (401, 403, 403, 200, 403, 403, 200),
     # Staff other than the owner need orders.change_order, which inventory managers lack.
     ("POST", "/api/orders/{id}/cancel/"):       (401, 200, 404, 200, 403, 200, 200),
+    # The label with token auth: its owner and staff; someone else's is a 404.
+    ("GET",  "/api/orders/{id}/label/"):        (401, 200, 404, 200, 200, 200, 200),
     ("GET",  "/api/warehouses/"):               (401, 403, 403, 200, 200, 200, 200),
     ("GET",  "/api/warehouses/{id}/"):          (401, 403, 403, 200, 200, 200, 200),
     ("GET",  "/api/stock/"):                    (401, 403, 403, 200, 200, 200, 200),
@@ -50,6 +52,12 @@ API = {
     ("GET",  "/api/ml/segments/"):              (401, 200, 200, 200, 200, 200, 200),
     ("GET",  "/api/ml/forecasts/"):             (401, 403, 403, 200, 200, 200, 200),
     ("GET",  "/api/ml/runs/"):                  (401, 403, 403, 200, 200, 200, 200),
+}
+# Privileged request fields: (endpoint, field, value) x role, with customers' urgent orders off
+# (ORDER_CUSTOMERS_MAY_SET_URGENT=False). Every entry of orders' PRIVILEGED_FIELDS needs a row.
+FIELDS = {
+    ("POST", "/api/orders/", "auto_approve", True):   (401, 403, 403, 201, 403, 403, 201),
+    ("POST", "/api/orders/", "priority", "urgent"):   (401, 403, 403, 201, 403, 201, 201),
 }
 # Server-rendered pages (session login; anonymous and non-staff are sent to the login page).
 PAGES = {
@@ -120,6 +128,29 @@ def test_page_matrix(method, path, role, expected, people, world):
     url = _concrete(path, world)
     response = client.get(url) if method == "GET" else client.post(url)
     assert response.status_code == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field", "value", "role", "expected"),
+    [
+        pytest.param(m, p, f, v, role, expected, id=f"{m} {p} {f}={v} {role}")
+        for (m, p, f, v), row in FIELDS.items()
+        for role, expected in zip(ROLES, row, strict=True)
+    ],
+)
+def test_field_matrix(method, path, field, value, role, expected, client_as, world, settings):
+    settings.ORDER_CUSTOMERS_MAY_SET_URGENT = False
+    body = {**BODIES[(method, path)](world), field: value}
+    response = _call(client_as(role), method, _concrete(path, world), body)
+    assert response.status_code == expected, response.content[:300]
+
+
+def test_every_privileged_field_has_a_row():
+    from orders.services import PRIVILEGED_FIELDS
+
+    declared = {(field, value) for field, value in PRIVILEGED_FIELDS}
+    covered = {(f, v) for _, _, f, v in FIELDS}
+    assert declared == covered, f"Add rows to FIELDS for: {sorted(declared - covered, key=str)}"
 
 
 # --- the table is complete ------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""Approval: automatic for small or pre-approved orders, by a manager for the rest."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from aktina.core import roles
+from aktina.notifications.services import notification_send, notification_send_to_role
+from orders import signals
+from orders.models import Order
+from orders.services.common import InvalidTransition, S, order_lock, order_status_set
+
+MAX_REMINDERS = 3
+
+
+@transaction.atomic
+def order_approve(*, order: Order, approved_by=None) -> Order:
+    """pending|awaiting_approval -> approved; fulfilment is requested in the same transaction."""
+    order = order_lock(order)
+    if order.status == S.APPROVED:
+        return order
+    if order.status not in {S.PENDING, S.AWAITING_APPROVAL}:
+        raise InvalidTransition(order, to=S.APPROVED)
+    order.approved_by, order.approved_at = approved_by, timezone.now()
+    note = "approved automatically" if approved_by is None else "approved"
+    fields = ("approved_by", "approved_at")
+    order_status_set(order, S.APPROVED, actor=approved_by, note=note, fields=fields)
+    signals.order_fulfilment_requested.send(sender=Order, order=order)
+    return order
+
+
+@transaction.atomic
+def order_reject(*, order: Order, reason: str, rejected_by=None) -> Order:
+    """pending|awaiting_approval -> rejected with a reason the customer reads. Repeating the same
+    rejection is harmless; a rejected order cannot be rejected again for another reason."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": "Say why the order is rejected."})
+    reason = reason.strip()
+    order = order_lock(order)
+    if order.status == S.REJECTED:
+        if order.rejection_reason == reason:
+            return order
+        raise InvalidTransition(
+            order,
+            to=S.REJECTED,
+            detail=f"Order {order.reference} was already rejected: {order.rejection_reason}",
+        )
+    if order.status not in {S.PENDING, S.AWAITING_APPROVAL}:
+        raise InvalidTransition(order, to=S.REJECTED)
+    order.rejection_reason = reason
+    order_status_set(
+        order, S.REJECTED, actor=rejected_by, note=reason, fields=("rejection_reason",)
+    )
+    notification_send(
+        recipient=order.customer,
+        kind="order_rejected",
+        subject=f"Order {order.reference} was rejected",
+        body=reason,
+        order=order,
+        dedupe_key=f"order-{order.pk}-rejected",
+    )
+    return order
+
+
+@transaction.atomic
+def order_request_approval(*, order: Order) -> Order:
+    """pending -> awaiting_approval: managers are asked, and reminded later if it still waits."""
+    order = order_lock(order)
+    if order.status == S.AWAITING_APPROVAL:
+        return order
+    if order.status != S.PENDING:
+        raise InvalidTransition(order, to=S.AWAITING_APPROVAL)
+    order.approval_requested_at = timezone.now()
+    order_status_set(order, S.AWAITING_APPROVAL, fields=("approval_requested_at",))
+    notification_send_to_role(
+        role=roles.MANAGER,
+        kind="order_approval_requested",
+        subject=f"Order {order.reference} ({order.total_amount}) needs approval",
+        body=f"Approve or reject it: /admin/orders/order/{order.pk}/change/",
+        order=order,
+        dedupe_key=f"order-{order.pk}-approval-requested",
+    )
+    signals.order_approval_reminder_due.send(sender=Order, order=order, round_=1)
+    return order
+
+
+@transaction.atomic
+def order_approval_remind(*, order: Order, round_: int) -> bool:
+    """Remind managers of an order still awaiting approval; returns whether it still waits."""
+    order = order_lock(order)
+    if order.status != S.AWAITING_APPROVAL:
+        return False
+    notification_send_to_role(
+        role=roles.MANAGER,
+        kind="order_approval_reminder",
+        subject=f"Reminder: order {order.reference} still awaits approval",
+        body=f"Requested at {order.approval_requested_at:%Y-%m-%d %H:%M %Z}.",
+        order=order,
+        dedupe_key=f"order-{order.pk}-approval-reminder-{round_}",
+    )
+    if round_ < MAX_REMINDERS:
+        signals.order_approval_reminder_due.send(sender=Order, order=order, round_=round_ + 1)
+    return True

@@ -1,0 +1,60 @@
+"""The carrier client sends an idempotency key derived from the order, so a call repeated after
+a kill cannot ship twice; the recording carrier behaves like real carrier APIs."""
+
+import pytest
+
+from orders.carriers import RecordingCarrier, shipment_idempotency_key
+from orders.models import Order
+from orders.services import order_approve, order_create, order_fulfil, order_shipment_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recording(settings):
+    settings.ORDER_CARRIER_CLIENT = "orders.carriers.RecordingCarrier"
+    return RecordingCarrier
+
+
+def _fulfilling(customer):
+    order = order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 1}])
+    order_approve(order=order)
+    return order_fulfil(order=order)
+
+
+def test_without_a_key_every_call_creates_a_shipment(customer, stock, recording):
+    order = _fulfilling(customer)
+    carrier = recording()
+    a = carrier.create_shipment(order, idempotency_key="")
+    b = carrier.create_shipment(order, idempotency_key="")
+    assert a.tracking_number != b.tracking_number
+    assert recording.counts() == {"calls": 2, "shipments": 2, "voided": 0, "duplicate_shipments": 1}
+
+
+def test_the_same_key_returns_the_same_shipment(customer, stock, recording):
+    order = _fulfilling(customer)
+    carrier = recording()
+    a = carrier.create_shipment(order, idempotency_key="k")
+    b = carrier.create_shipment(order, idempotency_key="k")
+    assert a == b
+    assert recording.counts() == {"calls": 2, "shipments": 1, "voided": 0, "duplicate_shipments": 0}
+
+
+def test_a_call_repeated_after_a_kill_does_not_ship_twice(customer, stock, recording):
+    order = _fulfilling(customer)
+    order_shipment_create(order=order)
+    first = Order.objects.get(pk=order.pk).tracking_number
+    # The worker died after the carrier answered and before the tracking number was stored.
+    Order.objects.filter(pk=order.pk).update(tracking_number="", label_url="", carrier="")
+    order_shipment_create(order=order)
+    assert Order.objects.get(pk=order.pk).tracking_number == first
+    counts = recording.counts()
+    assert (counts["calls"], counts["shipments"], counts["duplicate_shipments"]) == (2, 1, 0)
+
+
+def test_the_key_is_derived_from_the_order(customer, stock):
+    order = _fulfilling(customer)
+    assert shipment_idempotency_key(order) == shipment_idempotency_key(
+        Order.objects.get(pk=order.pk)
+    )
+    assert order.reference in shipment_idempotency_key(order)
