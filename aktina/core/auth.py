@@ -1,4 +1,5 @@
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 
@@ -7,3 +8,5 @@ class TokenObtainView(ObtainAuthToken):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    # ObtainAuthToken names DRF's plain JSONParser; ours limits the depth (aktina.core.parsers).
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from rest_framework.exceptions import NotFound
+
 from aktina.core.api import error_json_response
 
 API_PREFIX = "/api/"
@@ -27,6 +29,7 @@ class ApiJsonErrorsMiddleware:
             status = HTTPStatus(response.status_code)
             return error_json_response(
                 status_code=status.value,
-                detail=f"{status.phrase}.",
+                # DRF's wording, so a 404 reads the same whichever layer produced it.
+                detail=str(NotFound.default_detail) if status == 404 else f"{status.phrase}.",
             )
         return response
