@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializer
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -165,14 +166,20 @@ class OrderViewSet(
         if not request.user.has_perm(perm):
             raise PermissionDenied(message)
 
-    @extend_schema(request=None, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=None,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve an order that awaits approval (managers)."""
         self._require(request, "orders.approve_order")
         return self._act(request, order_approve, approved_by=request.user)
 
-    @extend_schema(request=OrderRejectSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=OrderRejectSerializer,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject an order that awaits approval, with a reason the customer will read."""
@@ -186,7 +193,10 @@ class OrderViewSet(
             rejected_by=request.user,
         )
 
-    @extend_schema(request=OrderCancelSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=OrderCancelSerializer,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel: the customer before fulfilment, staff until it ships. Releases stock."""

@@ -177,3 +177,50 @@ def test_ten_concurrent_identical_posts_place_exactly_one_order(transactional_db
     assert len(firsts) + len(replays) + len(conflicts) == 10, responses
     assert all(r[2] == firsts[0][2] for r in replays)
     assert all(r[2]["errors"][0]["code"] == "idempotency_key_in_progress" for r in conflicts)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+def test_a_twin_in_flight_gets_409(transactional_db, stock, settings):
+    """The first request holds its key row, uncommitted; the twin waits
+    IDEMPOTENCY_KEY_WAIT_SECONDS and answers 409 in the documented shape."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): SQLite serialises writers")
+    from django.db import transaction
+    from drf_spectacular.generators import SchemaGenerator
+
+    from tests.api.test_error_format import assert_documented_shape
+
+    settings.IDEMPOTENCY_KEY_WAIT_SECONDS = 1
+    customer = UserFactory(role=roles.CUSTOMER)
+    holding, release = threading.Event(), threading.Event()
+
+    def first_in_flight():
+        try:
+            with transaction.atomic():
+                now = timezone.now()
+                IdempotencyKey.objects.create(
+                    user=customer, key="k", fingerprint="f", status_code=0, response_body={},
+                    created_at=now, expires_at=now + dt.timedelta(hours=1),
+                )  # fmt: skip
+                holding.set()
+                release.wait(30)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_in_flight)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        client = APIClient()
+        client.force_authenticate(customer)
+        response = post(client, body(("SKU-A", 1)), "k")
+    finally:
+        release.set()
+        thread.join()
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "idempotency_key_in_progress"
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert_documented_shape(schema, "/api/orders/", "POST", "409", response.json())
+    assert not Order.objects.exists()
