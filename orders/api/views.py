@@ -2,6 +2,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializer
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -10,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from aktina.core.api import Conflict, client_error_response
+from aktina.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aktina.core.idempotency import idempotent_response
 from orders.api.filters import OrderFilter, ProductFilter, StockFilter
 from orders.api.serializers import (
@@ -71,7 +73,7 @@ def conflict(exc: InvalidTransition) -> Conflict:
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
+    IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     description="A client-chosen key (at most 255 characters, no control characters), kept "
@@ -91,6 +93,7 @@ KEY_REUSED = client_error_response(
 )
 
 
+@extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
 class OrderViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from tests.factories import ProductFactory, StockFactory, WarehouseFactory
 
@@ -13,3 +14,8 @@ def stock(db):
 
 def body(*lines, **extra):
     return {"items": [{"sku": s, "quantity": q} for s, q in lines], **extra}
+
+
+@pytest.fixture(scope="session")
+def openapi():
+    return SchemaGenerator().get_schema(request=None, public=True)

@@ -10,7 +10,6 @@ import copy
 import re
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
@@ -47,9 +46,9 @@ def _nullable_to_jsonschema(node):
     return node
 
 
-@pytest.fixture(scope="module")
-def schema():
-    return SchemaGenerator().get_schema(request=None, public=True)
+@pytest.fixture
+def schema(openapi):
+    return openapi
 
 
 def assert_documented_shape(schema, path, method, status, body):

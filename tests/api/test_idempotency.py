@@ -14,6 +14,7 @@ from aktina.core.models import IdempotencyKey
 from aktina.jobs.testing import work_off
 from orders.models import Order
 from tests.api.conftest import body
+from tests.api.test_error_format import assert_documented_shape
 from tests.factories import UserFactory
 
 ORDERS = "/api/orders/"
@@ -84,10 +85,13 @@ def test_a_key_belongs_to_one_user(as_user, make_user, stock):
 @pytest.mark.parametrize(
     "key", ["x" * 256, "a\x00b", "line\nbreak", "tab\there", "del\x7f", "", '""']
 )
-def test_bad_keys_are_400_and_place_nothing(as_user, customer, stock, key):
+def test_bad_keys_are_400_in_the_documented_shape_and_place_nothing(
+    as_user, customer, stock, key, openapi
+):
     response = post(as_user(customer), body(("SKU-A", 1)), key)
     assert response.status_code == 400, response.content
     assert response.json()["errors"][0]["attr"] == "Idempotency-Key"
+    assert_documented_shape(openapi, ORDERS, "POST", "400", response.json())
     assert not Order.objects.exists()
 
 
@@ -188,8 +192,6 @@ def test_a_twin_in_flight_gets_409(transactional_db, stock, settings):
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): SQLite serialises writers")
     from django.db import transaction
     from drf_spectacular.generators import SchemaGenerator
-
-    from tests.api.test_error_format import assert_documented_shape
 
     settings.IDEMPOTENCY_KEY_WAIT_SECONDS = 1
     customer = UserFactory(role=roles.CUSTOMER)
