@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
     # Before django_q: its `qinfo` command is replaced by one that masks secrets.
     "aktina.core",
     "django_q",
@@ -91,6 +93,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "aktina.core.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -173,8 +176,15 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "aktina.core.api.exception_handler",
+    # One JSON parser for every endpoint (the token endpoint too): depth-limited, see below.
+    "DEFAULT_PARSER_CLASSES": [
+        "aktina.core.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Documents each operation's error responses in the schema (drf-standardized-errors).
+    "DEFAULT_SCHEMA_CLASS": "aktina.core.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "order_create": env.str("THROTTLE_ORDER_CREATE", default="600/min"),
@@ -186,7 +196,34 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc served from drf-spectacular-sidecar: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
+        for name in (
+            "ValidationErrorEnum",
+            "ClientErrorEnum",
+            "ServerErrorEnum",
+            *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
+        )
+    },
+    # Replaces drf-spectacular's own enum hook (it leaves the error `code` enums colliding).
+    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "aktina.core.api.AktinaExceptionHandler",
+    # 500 stays out of the schema: it is a bug, not a contract. 409/422 are documented on
+    # the operations that raise them (aktina.core.api.client_error_response).
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "415", "429"],
+}
+# Deepest JSON body any endpoint accepts (arrays/objects); deeper is a 400.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+# How long an Idempotency-Key keeps its first response, and how long a retry waits for a
+# twin still in flight before answering 409 (PostgreSQL; SQLite serialises writers anyway).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_KEY_WAIT_SECONDS = env.int("IDEMPOTENCY_KEY_WAIT_SECONDS", default=10)
 
 # --- email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from aktina.core.auth import TokenObtainView
 from aktina.core.health import health
@@ -10,6 +10,7 @@ api = [
     path("auth/token/", TokenObtainView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("orders.api.urls")),
     path("", include("aktina.notifications.urls")),
     path("analytics/", include("analytics.api.urls")),

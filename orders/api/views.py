@@ -2,7 +2,9 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializer
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -10,7 +12,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from aktina.core.api import Conflict
+from aktina.core.api import Conflict, client_error_response
+from aktina.core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from aktina.core.idempotency import idempotent_response
 from orders.api.filters import OrderFilter, ProductFilter, StockFilter
 from orders.api.serializers import (
     OrderCancelSerializer,
@@ -67,21 +71,31 @@ class HasPerm(permissions.BasePermission):
 
 
 def conflict(exc: InvalidTransition) -> Conflict:
-    return Conflict(detail={"detail": str(exc), "status": exc.current})
+    return Conflict(detail=str(exc), code="invalid_transition")
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
+    IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="A client-chosen key (at most 100 characters): a retry with the same key "
-    "returns the first order (200) instead of placing a second one.",
+    description="A client-chosen key (at most 255 characters, no control characters), kept "
+    "24 h per user: a retry with the same key and body returns the first response (201 and "
+    "the first order) with `Idempotent-Replayed: true` instead of placing a second order.",
 )
-CONFLICT = OpenApiResponse(
-    description="The order's status does not allow this; `status` holds the current one."
+CONFLICT = client_error_response(
+    "The order's status does not allow this (code `invalid_transition`; the detail names the "
+    "current status)."
+)
+KEY_IN_PROGRESS = client_error_response(
+    "A request with this Idempotency-Key is still in progress (code "
+    "`idempotency_key_in_progress`): retry it."
+)
+KEY_REUSED = client_error_response(
+    "This Idempotency-Key was used for a different request body (code `idempotency_key_reused`)."
 )
 
 
+@extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
 class OrderViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -114,23 +128,12 @@ class OrderViewSet(
     @extend_schema(
         request=OrderCreateSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: OrderSerializer, 200: OrderSerializer},
+        responses={201: OrderSerializer, 409: KEY_IN_PROGRESS, 422: KEY_REUSED},
     )
     def create(self, request, *args, **kwargs):
-        key = (request.headers.get("Idempotency-Key") or "").strip() or None
-        if key is not None and len(key) > 100:
-            return Response(
-                {"Idempotency-Key": ["At most 100 characters."]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        if key is not None:
-            first = (
-                order_list(user=request.user)
-                .filter(customer=request.user, idempotency_key=key)
-                .first()
-            )
-            if first is not None:
-                return Response(OrderSerializer(first).data, status=status.HTTP_200_OK)
+        return idempotent_response(request=request, respond=lambda: self._place(request))
+
+    def _place(self, request) -> Response:
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -139,7 +142,6 @@ class OrderViewSet(
             items=[dict(line) for line in data["items"]],
             auto_approve=data["auto_approve"],
             priority=data["priority"],
-            idempotency_key=key,
         )
         order = order_list(user=request.user).get(pk=order.pk)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
@@ -180,14 +182,20 @@ class OrderViewSet(
         if not request.user.has_perm(perm):
             raise PermissionDenied(message)
 
-    @extend_schema(request=None, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=None,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve an order that awaits approval (managers)."""
         self._require(request, "orders.approve_order")
         return self._act(request, order_approve, approved_by=request.user)
 
-    @extend_schema(request=OrderRejectSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=OrderRejectSerializer,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject an order that awaits approval, with a reason the customer will read."""
@@ -201,7 +209,10 @@ class OrderViewSet(
             rejected_by=request.user,
         )
 
-    @extend_schema(request=OrderCancelSerializer, responses={200: OrderSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=OrderCancelSerializer,
+        responses={200: OrderSerializer, 403: ErrorResponse403Serializer, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel: the customer before fulfilment, staff until it ships. Releases stock."""

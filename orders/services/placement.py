@@ -45,32 +45,40 @@ def _clean_items(items) -> list[tuple[Product, int]]:
             {"items": f"An order may have at most {settings.ORDER_MAX_LINES} lines."}
         )
     wanted: OrderedDict[str, int] = OrderedDict()
-    errors = []
+    # Keyed like a nested serializer's errors (`items.1.sku`), so the API's one error format
+    # points at the line and field.
+    errors: dict[str, list[str]] = {}
     for i, line in enumerate(items):
         sku = line.get("sku") if isinstance(line, dict) else None
         quantity = line.get("quantity") if isinstance(line, dict) else None
         if not isinstance(sku, str) or not sku:
-            errors.append(f"Line {i + 1}: sku is required.")
+            errors.setdefault(f"items.{i}.sku", []).append("This field is required.")
             continue
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-            errors.append(f"Line {i + 1}: quantity must be a whole number above 0.")
+            errors.setdefault(f"items.{i}.quantity", []).append(
+                "Quantity must be a whole number above 0."
+            )
             continue
         wanted[sku] = wanted.get(sku, 0) + quantity
         if wanted[sku] > MAX_QUANTITY:
-            errors.append(f"Line {i + 1}: quantity of {sku} may be at most {MAX_QUANTITY}.")
+            errors.setdefault(f"items.{i}.quantity", []).append(
+                f"Quantity of {sku} may be at most {MAX_QUANTITY}."
+            )
     products = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted))}
     first_line = {}
     for i, line in enumerate(items):
         if isinstance(line, dict) and isinstance(line.get("sku"), str):
-            first_line.setdefault(line["sku"], i + 1)
+            first_line.setdefault(line["sku"], i)
     for sku in wanted:
         product = products.get(sku)
         if product is None:
-            errors.append(f"Line {first_line[sku]}: unknown sku {sku!r}.")
+            errors.setdefault(f"items.{first_line[sku]}.sku", []).append(f"Unknown sku {sku!r}.")
         elif not product.active:
-            errors.append(f"Line {first_line[sku]}: product {sku!r} is no longer sold.")
+            errors.setdefault(f"items.{first_line[sku]}.sku", []).append(
+                f"Product {sku!r} is no longer sold."
+            )
     if errors:
-        raise ValidationError({"items": errors})
+        raise ValidationError(errors)
     return [(products[sku], quantity) for sku, quantity in wanted.items()]
 
 

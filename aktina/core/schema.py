@@ -1,0 +1,38 @@
+"""The OpenAPI generator: drf-standardized-errors' error responses, only where they can occur."""
+
+from __future__ import annotations
+
+from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+
+
+class AutoSchema(StandardizedErrorsAutoSchema):
+    """The library documents a parse-error 400 and a 415 on every operation whose view has a
+    JSON parser, GETs and body-less actions included. DRF parses lazily, so only an operation
+    that takes a request body can answer either: the schema promises nothing it cannot do."""
+
+    def _takes_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+
+    def _should_add_parse_error_response(self) -> bool:
+        return self._takes_body() and super()._should_add_parse_error_response()
+
+    def _should_add_http415_error_response(self) -> bool:
+        return self._takes_body() and super()._should_add_http415_error_response()
+
+    def _should_add_http403_error_response(self) -> bool:
+        # The library counts any permission class; one that only checks objects cannot
+        # deny a list, and IsAuthenticated denies with a 401.
+        if not super()._should_add_http403_error_response():
+            return False
+        checks = [type(p) for p in self.view.get_permissions()]
+        if any(
+            c.has_permission is not BasePermission.has_permission
+            and not issubclass(c, (IsAuthenticated, AllowAny))
+            for c in checks
+        ):
+            return True
+        on_object = any(p["in"] == "path" for p in self._get_parameters())
+        return on_object and any(
+            c.has_object_permission is not BasePermission.has_object_permission for c in checks
+        )
