@@ -207,7 +207,7 @@ def test_validation_errors_of_the_order_body_match_the_schema(schema):
 
 def test_a_service_validation_error_has_the_same_shape(schema, settings):
     """The service (not the serializer) rejects two lines of one sku adding up past the
-    maximum: once `{"items": ["Line 2: ..."]}`, now the one shape with `attr`."""
+    maximum: once `{"items": ["Line 2: ..."]}`, now the one shape, `attr` naming the line."""
     from orders.services import MAX_QUANTITY
 
     world = World()
@@ -218,5 +218,5 @@ def test_a_service_validation_error_has_the_same_shape(schema, settings):
     assert response.status_code == 400
     body = response.json()
     assert body["type"] == "validation_error"
-    assert [e["attr"] for e in body["errors"]] == ["items"]
-    assert "Line 2" in body["errors"][0]["detail"]
+    assert [e["attr"] for e in body["errors"]] == ["items.1.quantity"]
+    assert "at most" in body["errors"][0]["detail"]

@@ -78,7 +78,7 @@ def test_rolled_back_create_leaves_no_order_and_no_job(customer, stock):
     ("items", "message"),
     [
         ([], "at least one line"),
-        ([{"sku": "NOPE", "quantity": 1}], "Line 1: unknown sku"),
+        ([{"sku": "NOPE", "quantity": 1}], "Unknown sku"),
         ([{"sku": "SKU-A", "quantity": 0}], "above 0"),
         ([{"sku": "SKU-A", "quantity": "2"}], "whole number"),
         ([{"sku": "SKU-A", "quantity": 2.5}], "whole number"),
