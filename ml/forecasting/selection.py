@@ -33,11 +33,16 @@ from ml.forecasting.boosting import gbm_forecasts
 from ml.forecasting.naive import in_sample_errors, mase_scale, seasonal_naive
 from ml.forecasting.panel import Panel, Progress, ProgressCallback, future_periods
 from ml.forecasting.smoothing import ETS_CHUNK, ets_forecasts
+from ml.forecasting.theta import theta_forecasts
 
 SEASONAL_NAIVE = "seasonal_naive"
 EXP_SMOOTHING = "exp_smoothing"
+THETA = "theta"
+# The mean of exp_smoothing and theta: combinations of statistical models won M4.
+ENSEMBLE = "ensemble"
 GRADIENT_BOOSTING = "gradient_boosting"
-CANDIDATES = (SEASONAL_NAIVE, EXP_SMOOTHING, GRADIENT_BOOSTING)
+CANDIDATES = (SEASONAL_NAIVE, EXP_SMOOTHING, THETA, ENSEMBLE, GRADIENT_BOOSTING)
+ENSEMBLE_MEMBERS = (EXP_SMOOTHING, THETA)
 DEFAULT_BACKTEST_ORIGINS = 4
 
 INTERVAL_LEVEL = 0.8
@@ -88,7 +93,7 @@ def mae_ratio(mae: float | None, naive_mae: float | None) -> float | None:
 
 
 def model_functions() -> dict[str, ModelFunction]:
-    return {EXP_SMOOTHING: _smoothing, GRADIENT_BOOSTING: gbm_forecasts}
+    return {EXP_SMOOTHING: _smoothing, THETA: theta_forecasts, GRADIENT_BOOSTING: gbm_forecasts}
 
 
 def _smoothing(panel, freq, origins, horizon, random_state, tracker):
@@ -112,10 +117,13 @@ def forecast_panel(
     backtested = (length - panel.starts) >= (n_origins + 1) * horizon
     if origins[0] < 2:
         backtested[:] = False
-    names = [SEASONAL_NAIVE] + [c for c in candidates if c != SEASONAL_NAIVE]
-    fitted = [c for c in names if c != SEASONAL_NAIVE] if backtested.any() else []
+    wanted = [c for c in candidates if c != SEASONAL_NAIVE]
+    if ENSEMBLE in wanted:
+        wanted += [m for m in ENSEMBLE_MEMBERS if m not in wanted]
+    fitted = [c for c in wanted if c != ENSEMBLE] if backtested.any() else []
     steps = -(-len(panel.skus) // ETS_CHUNK) if EXP_SMOOTHING in fitted else 0
-    steps += (n_origins + 1) * sum(c != EXP_SMOOTHING for c in fitted)
+    steps += (n_origins + 1) * (GRADIENT_BOOSTING in fitted)
+    steps += sum(c not in (EXP_SMOOTHING, GRADIENT_BOOSTING) for c in fitted)
     tracker = Progress(progress, steps + 1)
 
     all_origins = np.append(origins, length) if backtested.any() else np.array([length])
@@ -123,15 +131,17 @@ def forecast_panel(
         [seasonal_naive(panel.values, panel.starts, o, horizon, season) for o in all_origins],
         axis=1,
     )
-    stacked = [naive]
+    computed = {SEASONAL_NAIVE: naive}
     for name in fitted:
         predicted = functions[name](panel, freq, all_origins, horizon, random_state, tracker)
-        stacked.append(np.clip(predicted, 0.0, None))
-    if not fitted:
-        names = [SEASONAL_NAIVE]
+        # A model that cannot fit a product at an origin leaves naive's forecast there.
+        computed[name] = np.clip(np.where(np.isnan(predicted), naive, predicted), 0.0, None)
+    if fitted and ENSEMBLE in wanted:
+        computed[ENSEMBLE] = np.mean([computed[m] for m in ENSEMBLE_MEMBERS], axis=0)
+    names = list(computed)
     # (products, models, origins, horizon); the last origin is the real forecast.
-    predictions = np.stack(stacked, axis=1)
-    allowed = np.array([n in candidates for n in names])
+    predictions = np.stack([computed[name] for name in names], axis=1)
+    allowed = np.array([name in candidates for name in names])
     forecasts = _assemble(panel, freq, horizon, origins, backtested, predictions, names, allowed)
     tracker.step()
     return forecasts
@@ -178,8 +188,6 @@ def _assemble(
         scale, q = conformal_calibration(errors[rows, chosen])
         holdout = _holdout(panel, origins, errors, allowed, actual, season)
     points = predictions[rows, chosen, -1]
-    # A model that could not fit at the last origin (too few rows) leaves naive's forecast.
-    points = np.where(np.isnan(points), predictions[:, 0, -1], points)
     lower, upper = _intervals(panel, points, scale, q, backtested, season)
     labels = [p.date().isoformat() for p in future_periods(panel, freq, horizon)]
     return [
