@@ -70,7 +70,7 @@ def statsforecast_function(names: tuple[str, ...]):
                         warnings.simplefilter("ignore")
                         try:
                             means.append(model.forecast(y=y, h=horizon)["mean"])
-                        except Exception:  # noqa: BLE001 - a failed fit leaves NaN
+                        except Exception:  # a failed fit leaves NaN
                             means.append(np.full(horizon, np.nan))
                 out[i, j] = np.mean(means, axis=0)
         tracker.step()
@@ -100,14 +100,16 @@ def data_sets() -> dict[str, tuple[pd.DataFrame, str, int]]:
 
 CONFIGS = {
     "exp_smoothing": ("exp_smoothing",),
+    "theta": ("theta",),
+    "ensemble": ("ensemble",),
     "gradient_boosting": ("gradient_boosting",),
     "sf_autoets": ("sf_autoets",),
     "sf_theta": ("sf_theta",),
     "sf_ensemble": ("sf_ensemble",),
     "sf_seasonal_naive": ("sf_seasonal_naive",),
     "selection_ours": CANDIDATES,
-    "selection_with_sf": (*CANDIDATES, "sf_ensemble"),
-    "selection_sf_only": ("seasonal_naive", "sf_autoets", "sf_theta", "sf_ensemble"),
+    "selection_no_gbm": tuple(c for c in CANDIDATES if c != "gradient_boosting"),
+    "selection_sf": ("seasonal_naive", "sf_autoets", "sf_theta", "sf_ensemble"),
 }
 
 
@@ -124,9 +126,7 @@ def main() -> None:
             if args.configs and config not in args.configs:
                 continue
             started = time.perf_counter()
-            rows = evaluate_series(
-                frame, freq, horizon, candidates=candidates, extra_models=EXTRA
-            )
+            rows = evaluate_series(frame, freq, horizon, candidates=candidates, extra_models=EXTRA)
             seconds = time.perf_counter() - started
             summary = summarize(rows)
             line = {
@@ -142,7 +142,9 @@ def main() -> None:
             }
             results.append(line)
             print(json.dumps(line), flush=True)
-    print(f"{'set':<22}{'config':<20}{'gmean':>8}{'p10':>7}{'p90':>7}{'worse':>7}{'cover':>7}{'s':>8}")
+    print(
+        f"{'set':<22}{'config':<20}{'gmean':>8}{'p10':>7}{'p90':>7}{'worse':>7}{'cover':>7}{'s':>8}"
+    )
     for r in results:
         print(
             f"{r['set']:<22}{r['config']:<20}{r['geometric_mean_ratio']:>8.3f}"

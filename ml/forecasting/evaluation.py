@@ -84,9 +84,7 @@ def evaluate_series(
         return []
     season = SEASON_LENGTHS[freq]
     step = step or horizon
-    origins = evaluation_origins(
-        panel.length, horizon, season, backtest_origins, max_origins, step
-    )
+    origins = evaluation_origins(panel.length, horizon, season, backtest_origins, max_origins, step)
     if not origins:
         return [_unscored(sku) for sku in panel.skus]
     tracker = Progress(progress, len(origins))
@@ -98,7 +96,13 @@ def evaluate_series(
         train = panel_slice(panel, origin)
         with single_threaded():
             forecasts = forecast_panel(
-                train, freq, horizon, backtest_origins, random_state, None, candidates,
+                train,
+                freq,
+                horizon,
+                backtest_origins,
+                random_state,
+                None,
+                candidates,
                 extra_models,
             )
         actual = panel.values[:, origin : origin + horizon]
@@ -117,8 +121,7 @@ def evaluate_series(
             models[i][forecast.model] += 1
         tracker.step()
     return [
-        _series_row(str(panel.skus[i]), scored, covered[i], models[i], i, horizon)
-        for i in range(n)
+        _series_row(str(panel.skus[i]), scored, covered[i], models[i], i, horizon) for i in range(n)
     ]
 
 
@@ -171,9 +174,7 @@ def summarize(results: Sequence[dict]) -> dict:
         dtype="float64",
     )
     weighted = [
-        (r["coverage"], r.get("scored_points", 1))
-        for r in results
-        if r.get("coverage") is not None
+        (r["coverage"], r.get("scored_points", 1)) for r in results if r.get("coverage") is not None
     ]
     points = sum(w for _, w in weighted)
     return {

@@ -1,4 +1,4 @@
-"""Synthetic demand panels with known structure, for the forecasting tests and bench/ml_library.py."""
+"""Synthetic demand panels with known structure (forecasting tests, bench/ml_library.py)."""
 
 from __future__ import annotations
 

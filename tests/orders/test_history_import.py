@@ -156,7 +156,7 @@ def test_importing_the_same_file_again_adds_nothing(csv_file, catalogue):
 
 def test_an_overlapping_file_adds_only_the_new_lines(csv_file, catalogue):
     run("import_orders", csv_file(GOOD, name="march.csv"))
-    later = GOOD.splitlines(keepends=True)[3:] + ["42,2024-03-09,SKU-A,4,2.00\n"]
+    later = [*GOOD.splitlines(keepends=True)[3:], "42,2024-03-09,SKU-A,4,2.00\n"]
 
     out, _ = run("import_orders", csv_file(HEADER + "".join(later), name="later.csv"))
 
