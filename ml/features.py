@@ -119,7 +119,9 @@ def rfm_table(lines: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Data
         reference = reference.tz_localize(None)
     result = pd.DataFrame(
         {
-            "recency_days": (reference - last_order).dt.days.astype("int64"),
+            # A line after ``as_of`` (clock skew, an order placed during the refresh) is
+            # "today", never a negative recency.
+            "recency_days": (reference - last_order).dt.days.clip(lower=0).astype("int64"),
             "frequency": frequency.astype("int64"),
             "monetary": by_customer["value"].sum().astype("float64"),
         }

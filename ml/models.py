@@ -41,8 +41,9 @@ class PredictionRun(models.Model):
     order_lines = models.PositiveIntegerField(default=0, help_text="Order lines read.")
     customers = models.PositiveIntegerField(default=0, help_text="Customers segmented.")
     products = models.PositiveIntegerField(default=0, help_text="Products forecast.")
-    # Segmentation: k, silhouette, silhouette_by_k. Forecasts: models (count per chosen
-    # model), backtested, geometric_mean_ratio, beaten, worse, worst_ratio. Timings in s.
+    # Segmentation: k, silhouette, silhouette_by_k. Forecasts (all held-out): models (count
+    # per chosen model), backtested, holdout_geometric_mean_ratio, holdout_ratio_p10/p90,
+    # holdout_beaten, holdout_worse, holdout_worst_ratio, holdout_coverage. Timings in s.
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     current_segments = models.BooleanField(default=False)
@@ -103,6 +104,9 @@ class SegmentProfile(models.Model):
         ordering = ["run", "-size", "name"]
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="ml_profile_unique_per_run"),
+            models.CheckConstraint(
+                condition=Q(recency_days__gte=0), name="ml_profile_recency_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,12 +147,17 @@ class ProductForecast(models.Model):
     model = models.CharField(max_length=32, help_text="The model the backtest chose.")
     # [{"period": "2025-01-06", "value": 12.0, "lower": 8.0, "upper": 15.5}, ...]
     points = models.JSONField(default=list)
-    mae = models.FloatField(null=True, blank=True)
-    wape = models.FloatField(null=True, blank=True)
-    mase = models.FloatField(null=True, blank=True)
-    naive_mae = models.FloatField(null=True, blank=True)
-    naive_wape = models.FloatField(null=True, blank=True)
-    naive_mase = models.FloatField(null=True, blank=True)
+    # Scored on backtest windows the model choice never saw (nested rolling origin), so they
+    # can be worse than seasonal naive's on the same windows.
+    holdout_mae = models.FloatField(null=True, blank=True)
+    holdout_wape = models.FloatField(null=True, blank=True)
+    holdout_mase = models.FloatField(null=True, blank=True)
+    holdout_naive_mae = models.FloatField(null=True, blank=True)
+    holdout_naive_wape = models.FloatField(null=True, blank=True)
+    holdout_naive_mase = models.FloatField(null=True, blank=True)
+    holdout_coverage = models.FloatField(
+        null=True, blank=True, help_text="Share of held-out actuals inside the 80 % interval."
+    )
 
     class Meta:
         ordering = ["run", "product"]
@@ -160,8 +169,11 @@ class ProductForecast(models.Model):
         return f"{self.product_id}: {self.model}"
 
     @property
-    def ratio(self) -> float | None:
-        """Backtest MAE over seasonal naive's; None when not backtested or naive is 0."""
-        if self.mae is None or not self.naive_mae:
+    def holdout_ratio(self) -> float | None:
+        """Held-out MAE over seasonal naive's on the same windows; the rule of
+        ``ml.forecasting.mae_ratio`` (0/0 is a tie, x/0 undefined)."""
+        if self.holdout_mae is None or self.holdout_naive_mae is None:
             return None
-        return self.mae / self.naive_mae
+        if self.holdout_naive_mae == 0:
+            return 1.0 if self.holdout_mae == 0 else None
+        return self.holdout_mae / self.holdout_naive_mae

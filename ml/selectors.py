@@ -111,8 +111,9 @@ def sales_forecasts() -> dict:
     """Current forecasts of every product, from the cache, sorted by sku.
 
     ``{"run": {...} | None, "forecasts": [{product_id, sku, name, freq, horizon, model,
-    points: [{period, value, lower, upper}], mae, wape, mase, naive_mae, naive_wape,
-    naive_mase, ratio}, ...]}``.
+    points: [{period, value, lower, upper}], holdout_mae, holdout_wape, holdout_mase,
+    holdout_naive_mae, holdout_naive_wape, holdout_naive_mase, holdout_ratio,
+    holdout_coverage}, ...]}``: every figure scored on windows the model choice never saw.
     """
     data = cache.get(FORECASTS_CACHE_KEY)
     if data is None:
@@ -139,13 +140,14 @@ def sales_forecasts_build() -> dict:
                 "horizon": f.horizon,
                 "model": f.model,
                 "points": f.points,
-                "mae": f.mae,
-                "wape": f.wape,
-                "mase": f.mase,
-                "naive_mae": f.naive_mae,
-                "naive_wape": f.naive_wape,
-                "naive_mase": f.naive_mase,
-                "ratio": f.ratio,
+                "holdout_mae": f.holdout_mae,
+                "holdout_wape": f.holdout_wape,
+                "holdout_mase": f.holdout_mase,
+                "holdout_naive_mae": f.holdout_naive_mae,
+                "holdout_naive_wape": f.holdout_naive_wape,
+                "holdout_naive_mase": f.holdout_naive_mase,
+                "holdout_ratio": f.holdout_ratio,
+                "holdout_coverage": f.holdout_coverage,
             }
             for f in rows
         ],
@@ -170,7 +172,8 @@ def dashboard_ml_summary(*, top: int = DASHBOARD_TOP_FORECASTS) -> dict:
     ``top_forecasts``: the ``top`` products with the most forecast demand over the horizon,
     each with ``sku, name, model, total`` and the first period's ``next`` value and bounds;
     ``segments_run`` / ``forecasts_run``: the runs they come from (None before the first);
-    ``geometric_mean_ratio``: the forecasts' backtest MAE ratio to seasonal naive.
+    ``holdout_geometric_mean_ratio``: the forecasts' held-out MAE ratio to seasonal naive,
+    ``holdout_coverage``: the share of held-out actuals inside the 80 % intervals.
     """
     segmentation = segmentation_summary()
     forecasts = sales_forecasts()
@@ -195,7 +198,10 @@ def dashboard_ml_summary(*, top: int = DASHBOARD_TOP_FORECASTS) -> dict:
         "segments_run": segmentation["run"],
         "top_forecasts": top_forecasts,
         "forecasts_run": run,
-        "geometric_mean_ratio": run["metrics"].get("geometric_mean_ratio") if run else None,
+        "holdout_geometric_mean_ratio": (
+            run["metrics"].get("holdout_geometric_mean_ratio") if run else None
+        ),
+        "holdout_coverage": run["metrics"].get("holdout_coverage") if run else None,
     }
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,22 +19,16 @@ from decimal import Decimal
 
 import pandas as pd
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from aktina.core import roles
 from ml.features import PANDAS_FREQ, demand_series, period_start, rfm_table
 from ml.forecasting import ProductForecast as Forecast
 from ml.forecasting import forecast_products, summarize
-from ml.importing import HistoryLine
 from ml.models import CustomerSegment, PredictionRun, ProductForecast, SegmentProfile
 from ml.segmentation import SegmentationResult, segment_customers
 from ml.selectors import FORECASTS_CACHE_KEY, SEGMENTS_CACHE_KEY, order_lines_frame
-from orders.models import Order, OrderItem, Product
 
 logger = logging.getLogger("ml")
 
@@ -291,25 +283,37 @@ def _write_forecasts(run: PredictionRun, lines: pd.DataFrame, forecasts: list[Fo
                 {"period": period, "value": value, "lower": low, "upper": high}
                 for (period, value), low, high in zip(f.points, f.lower, f.upper, strict=True)
             ],
-            mae=f.mae,
-            wape=f.wape,
-            mase=f.mase,
-            naive_mae=f.naive_mae,
-            naive_wape=f.naive_wape,
-            naive_mase=f.naive_mase,
+            holdout_mae=f.holdout_mae,
+            holdout_wape=f.holdout_wape,
+            holdout_mase=f.holdout_mase,
+            holdout_naive_mae=f.holdout_naive_mae,
+            holdout_naive_wape=f.holdout_naive_wape,
+            holdout_naive_mase=f.holdout_naive_mase,
+            holdout_coverage=f.holdout_coverage,
         )
         for f in forecasts
     ]
     ProductForecast.objects.bulk_create(rows, batch_size=BULK_BATCH)
     run.products = len(rows)
-    summary = summarize([{"ratio": _ratio(f.mae, f.naive_mae)} for f in forecasts])
+    backtested = [f for f in forecasts if f.holdout_mae is not None]
+    summary = summarize(
+        [
+            {"ratio": f.holdout_ratio, "coverage": f.holdout_coverage, "scored_points": 1}
+            for f in backtested
+        ]
+    )
+    # Every figure here is held-out: scored on windows the model choice did not see.
     return {
         "models": dict(sorted(Counter(f.model for f in forecasts).items())),
-        "backtested": sum(f.mae is not None for f in forecasts),
-        "geometric_mean_ratio": summary["geometric_mean_ratio"],
-        "beaten": summary["beaten"],
-        "worse": summary["worse"],
-        "worst_ratio": summary["worst_ratio"],
+        "backtested": len(backtested),
+        "holdout_geometric_mean_ratio": summary["geometric_mean_ratio"],
+        "holdout_ratio_p10": summary["ratio_p10"],
+        "holdout_ratio_p90": summary["ratio_p90"],
+        "holdout_beaten": summary["beaten"],
+        "holdout_worse": summary["worse"],
+        "holdout_worst_ratio": summary["worst_ratio"],
+        "holdout_coverage": summary["coverage"],
+        "interval_level": summary["interval_level"],
     }
 
 
@@ -354,16 +358,6 @@ def _check_arguments(freq: str, horizon: int) -> None:
         raise MLRefreshError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
 
 
-def _ratio(mae: float | None, naive_mae: float | None) -> float | None:
-    # The same rule as ml.forecasting.evaluate_series: 0/0 is a tie, x/0 is undefined.
-    if mae is None or naive_mae is None:
-        return None
-    if naive_mae == 0:
-        return 1.0 if mae == 0 else None
-    ratio = mae / naive_mae
-    return ratio if math.isfinite(ratio) else None
-
-
 def _local_naive(moment: dt.datetime) -> pd.Timestamp:
     """``moment`` as wall-clock time in the site's zone, without the zone (like the lines)."""
     return pd.Timestamp(timezone.localtime(moment).replace(tzinfo=None))
@@ -394,171 +388,3 @@ class _Stages:
     def _emit(self) -> None:
         if self.callback is not None:
             self.callback(self.done + self.sub_done, self.fixed + self.sub_total)
-
-
-# --- order history import -----------------------------------------------------------------
-
-IMPORT_BATCH = 2000
-IMPORT_LOOKUP_CHUNK = 500
-IMPORTED_CUSTOMER = "customer-{id}"
-
-
-@transaction.atomic
-def order_history_import(*, lines: list[HistoryLine]) -> dict[str, int]:
-    """Write checked history lines as completed orders, one per customer and local day.
-
-    Creates the customers that do not exist (user ``customer-<id>``, unusable password,
-    customer role) and the products that do not (named after their sku, priced at their
-    first line's price). Bulk inserts in one transaction: all or nothing. Bulk inserts send
-    no signals, so analytics learns about the orders from ``manage.py rebuild_analytics``.
-    Not idempotent: importing a file twice doubles its orders.
-    """
-    if not lines:
-        return {"lines": 0, "orders": 0, "customers_created": 0, "products_created": 0}
-    customers, customers_created = _import_customers({line.customer_id for line in lines})
-    products, products_created = _import_products(lines)
-    groups: dict[tuple[str, dt.date], list[HistoryLine]] = {}
-    for line in lines:
-        day = timezone.localtime(line.ordered_at).date()
-        groups.setdefault((line.customer_id, day), []).append(line)
-    order_rows, groups_in_order = [], []
-    for (customer_id, _day), group in sorted(groups.items()):
-        created = min(line.ordered_at for line in group)
-        order_rows.append(
-            {
-                "reference": _import_reference(),
-                "customer_id": customers[customer_id],
-                "total_amount": sum((ln.unit_price * ln.quantity for ln in group), Decimal(0)),
-                "created_at": created,
-                "completed_at": created,
-            }
-        )
-        groups_in_order.append(group)
-    template = Order(status=Order.Status.COMPLETED)
-    _insert_rows(Order, order_rows, template=template)
-    ids = _ids_by_reference([row["reference"] for row in order_rows])
-    _insert_rows(
-        OrderItem,
-        [
-            {
-                "order_id": ids[row["reference"]],
-                "product_id": products[line.sku],
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-            }
-            for row, group in zip(order_rows, groups_in_order, strict=True)
-            for line in group
-        ],
-        template=OrderItem(),
-    )
-    return {
-        "lines": len(lines),
-        "orders": len(order_rows),
-        "customers_created": customers_created,
-        "products_created": products_created,
-    }
-
-
-def _insert_rows(model, rows: list[dict], *, template) -> None:
-    """INSERT ``rows`` (dicts of attname -> value) with executemany; every other column takes
-    its value from ``template`` (the model's defaults), prepared once.
-
-    ``bulk_create`` prepares every field of every object through the SQL compiler: for the
-    28-column Order that was most of the import's time (100 000 lines took ~100 s on the
-    loaded 2-core machine). Here only the varying columns are prepared per row. Rows get no
-    primary key back; callers look them up by a unique column.
-    """
-    if not rows:
-        return
-    connection = connections[router.db_for_write(model)]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    varying = [f for f in fields if f.attname in rows[0]]
-    constant = {
-        f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection)
-        for f in fields
-        if f.attname not in rows[0]
-    }
-    columns = [f.column for f in varying] + [f.column for f in fields if f.attname in constant]
-    tail = [constant[f.attname] for f in fields if f.attname in constant]
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        quote(model._meta.db_table),
-        ", ".join(quote(c) for c in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-    # Imports repeat values (days, prices, customers): prepare each distinct one once.
-    # Equal values prepare equally (Decimal("1.0") and Decimal("1.00") both quantize to 1.00).
-    memo: dict[str, dict] = {f.attname: {} for f in varying}
-
-    def prepared(field, value):
-        seen = memo[field.attname]
-        if value not in seen:
-            seen[value] = field.get_db_prep_save(value, connection)
-        return seen[value]
-
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), IMPORT_BATCH):
-            params = [
-                [prepared(f, row[f.attname]) for f in varying] + tail
-                for row in rows[start : start + IMPORT_BATCH]
-            ]
-            cursor.executemany(sql, params)
-
-
-def _ids_by_reference(references: list[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for start in range(0, len(references), IMPORT_LOOKUP_CHUNK):
-        chunk = references[start : start + IMPORT_LOOKUP_CHUNK]
-        ids |= dict(Order.objects.filter(reference__in=chunk).values_list("reference", "id"))
-    return ids
-
-
-def _import_customers(external_ids: set[str]) -> tuple[dict[str, int], int]:
-    user_model = get_user_model()
-    wanted = {IMPORTED_CUSTOMER.format(id=i): i for i in external_ids}
-    found: dict[str, int] = {}
-    names = sorted(wanted)
-    for start in range(0, len(names), IMPORT_LOOKUP_CHUNK):
-        chunk = names[start : start + IMPORT_LOOKUP_CHUNK]
-        found |= dict(user_model.objects.filter(username__in=chunk).values_list("username", "id"))
-    # One unusable hash for all: these accounts hold history, nobody logs in with them.
-    unusable = make_password(None)
-    new = [user_model(username=name, password=unusable) for name in names if name not in found]
-    user_model.objects.bulk_create(new, batch_size=IMPORT_BATCH)
-    if new:
-        group = Group.objects.get(name=roles.CUSTOMER)
-        membership = user_model.groups.through
-        membership.objects.bulk_create(
-            [membership(user_id=user.pk, group_id=group.pk) for user in new],
-            batch_size=IMPORT_BATCH,
-            ignore_conflicts=True,
-        )
-    found |= {user.username: user.pk for user in new}
-    return {external: found[name] for name, external in wanted.items()}, len(new)
-
-
-def _import_products(lines: list[HistoryLine]) -> tuple[dict[str, int], int]:
-    first_price: dict[str, Decimal] = {}
-    for line in lines:
-        first_price.setdefault(line.sku, line.unit_price)
-    skus = sorted(first_price)
-    found: dict[str, int] = {}
-    for start in range(0, len(skus), IMPORT_LOOKUP_CHUNK):
-        chunk = skus[start : start + IMPORT_LOOKUP_CHUNK]
-        found |= dict(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
-    new = [
-        Product(sku=sku, name=sku, unit_price=first_price[sku]) for sku in skus if sku not in found
-    ]
-    Product.objects.bulk_create(new, batch_size=IMPORT_BATCH)
-    found |= {product.sku: product.pk for product in new}
-    return found, len(new)
-
-
-REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-
-def _import_reference() -> str:
-    # "IMP-" and 12 symbols (60 random bits, one call): imported orders are recognisable, and
-    # a collision among millions of imported orders has odds of about one in a million.
-    bits = secrets.randbits(60)
-    return "IMP-" + "".join(REFERENCE_ALPHABET[(bits >> (5 * i)) & 31] for i in range(12))

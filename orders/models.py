@@ -287,3 +287,14 @@ class CarrierCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.kind} {self.order_reference}"
+
+
+class ImportedLine(models.Model):
+    """The natural key of one order-history line already imported (``import_orders``), so a
+    file imported again, or a file overlapping an earlier one, adds only the lines not seen."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of the line's fields.")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… -> order {self.order_id}"

@@ -23,8 +23,11 @@ class RunSummarySerializer(serializers.Serializer):
     customers = serializers.IntegerField()
     products = serializers.IntegerField()
     metrics = serializers.JSONField(
-        help_text="Segmentation: k, silhouette, silhouette_by_k, segments. Forecasts: models, "
-        "backtested, geometric_mean_ratio, beaten, worse, worst_ratio. Timings in seconds."
+        help_text="Segmentation: k, silhouette, silhouette_by_k, segments. Forecasts (held-out: "
+        "scored on windows the model choice never saw): models, backtested, "
+        "holdout_geometric_mean_ratio, holdout_ratio_p10, holdout_ratio_p90, holdout_beaten, "
+        "holdout_worse, holdout_worst_ratio, holdout_coverage, interval_level. Timings in "
+        "seconds."
     )
 
 
@@ -77,15 +80,28 @@ class ForecastSerializer(serializers.Serializer):
     name = serializers.CharField()
     freq = serializers.CharField()
     horizon = serializers.IntegerField()
-    model = serializers.CharField(help_text="seasonal_naive, exp_smoothing or gradient_boosting.")
+    model = serializers.CharField(
+        help_text="seasonal_naive, exp_smoothing, theta, ensemble or gradient_boosting."
+    )
     points = ForecastPointSerializer(many=True)
-    mae = serializers.FloatField(allow_null=True, help_text="Backtest MAE of the chosen model.")
-    wape = serializers.FloatField(allow_null=True)
-    mase = serializers.FloatField(allow_null=True)
-    naive_mae = serializers.FloatField(allow_null=True, help_text="Seasonal naive's backtest MAE.")
-    naive_wape = serializers.FloatField(allow_null=True)
-    naive_mase = serializers.FloatField(allow_null=True)
-    ratio = serializers.FloatField(allow_null=True, help_text="mae / naive_mae.")
+    holdout_mae = serializers.FloatField(
+        allow_null=True,
+        help_text="MAE of the model choice on backtest windows it did not see (null: history "
+        "too short to backtest).",
+    )
+    holdout_wape = serializers.FloatField(allow_null=True)
+    holdout_mase = serializers.FloatField(allow_null=True)
+    holdout_naive_mae = serializers.FloatField(
+        allow_null=True, help_text="Seasonal naive's MAE on the same windows."
+    )
+    holdout_naive_wape = serializers.FloatField(allow_null=True)
+    holdout_naive_mase = serializers.FloatField(allow_null=True)
+    holdout_ratio = serializers.FloatField(
+        allow_null=True, help_text="holdout_mae / holdout_naive_mae; above 1 is worse than naive."
+    )
+    holdout_coverage = serializers.FloatField(
+        allow_null=True, help_text="Share of held-out actuals inside the 80 % interval."
+    )
 
 
 class PredictionRunSerializer(serializers.ModelSerializer):

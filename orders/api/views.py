@@ -156,9 +156,7 @@ class OrderViewSet(
         context = {**self.get_serializer_context(), "job_runs": runs}
         return Response(OrderDetailSerializer(order, context=context).data)
 
-    @extend_schema(
-        responses={(200, "text/html"): OpenApiTypes.STR, 404: OpenApiResponse(description="")},
-    )
+    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
         """The printable shipping label (HTML) of an order with a shipment: its owner and staff."""

@@ -32,7 +32,12 @@ def make_run(*, customers: int = 3, products: int = 2, current: bool = True) -> 
         duration=dt.timedelta(seconds=42),
         customers=customers,
         products=products,
-        metrics={"k": 2, "silhouette": 0.6, "geometric_mean_ratio": 0.8},
+        metrics={
+            "k": 2,
+            "silhouette": 0.6,
+            "holdout_geometric_mean_ratio": 0.8,
+            "holdout_coverage": 0.79,
+        },
         current_segments=current,
         current_forecasts=current,
     )
@@ -69,8 +74,9 @@ def make_run(*, customers: int = 3, products: int = 2, current: bool = True) -> 
                 {"period": "2025-01-06", "value": 10.0 + i, "lower": 8.0, "upper": 12.0 + i},
                 {"period": "2025-01-13", "value": 11.0, "lower": 9.0, "upper": 13.0},
             ],
-            mae=2.0,
-            naive_mae=4.0,
+            holdout_mae=2.0 + 3 * i,
+            holdout_naive_mae=4.0,
+            holdout_coverage=0.75,
         )
     return run
 
@@ -148,7 +154,10 @@ def test_forecasts_list_points_and_intervals_and_filter_by_sku(as_user, make_use
     forecast = one["results"][0]
     assert forecast["sku"] == sku
     assert forecast["model"] == "exp_smoothing"
-    assert forecast["ratio"] == 0.5
+    # Held-out: a product can be worse than naive, and the API says so.
+    ratios = {f["sku"]: f["holdout_ratio"] for f in listing["results"]}
+    assert sorted(ratios.values()) == [0.5, 1.25, 2.0]
+    assert forecast["holdout_coverage"] == 0.75
     assert forecast["points"][0] == {
         "period": "2025-01-06",
         "value": 10.0,
@@ -211,7 +220,8 @@ def test_dashboard_summary_lists_segments_and_the_biggest_forecasts():
     assert [s["name"] for s in summary["segments"]] == ["champions", "hibernating"]
     assert [f["total"] for f in summary["top_forecasts"]] == [23.0, 22.0]
     assert summary["top_forecasts"][0]["next"]["value"] == 12.0
-    assert summary["geometric_mean_ratio"] == 0.8
+    assert summary["holdout_geometric_mean_ratio"] == 0.8
+    assert summary["holdout_coverage"] == 0.79
 
 
 def test_admin_lists_runs_and_refresh_now_dispatches_the_job(client, superuser):

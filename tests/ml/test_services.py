@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.db import IntegrityError
 from django.utils import timezone
 
+from aktina.core import roles
 from ml import services
 from ml.models import CustomerSegment, PredictionRun, ProductForecast, SegmentProfile
 from ml.selectors import (
@@ -17,7 +18,7 @@ from ml.selectors import (
 )
 from ml.services import MLRefreshError, complete_period_demand, ml_refresh, runs_mark_abandoned
 from orders.models import Order, OrderItem
-from tests.factories import OrderItemFactory
+from tests.factories import OrderItemFactory, ProductFactory, UserFactory
 from tests.ml.helpers import seed_history
 
 pytestmark = pytest.mark.django_db
@@ -54,10 +55,10 @@ def test_refresh_writes_a_current_run_with_segments_and_forecasts(seeded):
     assert sum(p.size for p in profiles) == customers
 
 
-def test_forecast_rows_hold_points_intervals_and_backtest_metrics(seeded):
+def test_forecast_rows_hold_points_intervals_and_held_out_metrics(seeded):
     run = ml_refresh(only="forecasts", freq="W", horizon=4)
 
-    forecast = ProductForecast.objects.filter(run=run, mae__isnull=False).first()
+    forecast = ProductForecast.objects.filter(run=run, holdout_mae__isnull=False).first()
     assert forecast is not None
     assert (forecast.freq, forecast.horizon, len(forecast.points)) == ("W", 4, 4)
     for point in forecast.points:
@@ -66,8 +67,39 @@ def test_forecast_rows_hold_points_intervals_and_backtest_metrics(seeded):
     # The first point is the current (incomplete) week: only complete weeks are history.
     monday = timezone.localdate() - dt.timedelta(days=timezone.localdate().weekday())
     assert forecast.points[0]["period"] == monday.isoformat()
-    assert forecast.naive_mae is not None
-    assert forecast.mae <= forecast.naive_mae
+    assert forecast.holdout_naive_mae is not None
+    assert 0.0 <= forecast.holdout_coverage <= 1.0
+    rows = ProductForecast.objects.filter(run=run, holdout_mae__isnull=False)
+    worse = sum(1 for f in rows if f.holdout_ratio is not None and f.holdout_ratio > 1)
+    assert run.metrics["holdout_worse"] == worse
+    assert 0.0 <= run.metrics["holdout_coverage"] <= 1.0
+
+
+def test_a_product_whose_pattern_changed_is_stored_and_summarised_as_worse_than_naive(db):
+    from tests.ml.test_forecasting import pattern_change_monthly
+
+    product = ProductFactory(sku="SHIFT")
+    customer = UserFactory(role=roles.CUSTOMER)
+    this_month = timezone.localdate().replace(day=1)
+    values = pattern_change_monthly(months=96)
+    for months_back, value in zip(range(96, 0, -1), values, strict=True):
+        day = (pd.Timestamp(this_month) - pd.DateOffset(months=months_back)).date()
+        item = OrderItemFactory(
+            product=product,
+            quantity=round(value),
+            order__customer=customer,
+            order__status=Order.Status.COMPLETED,
+        )
+        moment = timezone.make_aware(dt.datetime.combine(day, dt.time(12)))
+        Order.objects.filter(pk=item.order_id).update(created_at=moment)
+
+    run = ml_refresh(only="forecasts", freq="M", horizon=6)
+
+    stored = ProductForecast.objects.get(run=run)
+    assert stored.holdout_ratio > 1.0
+    assert run.metrics["holdout_worse"] == 1
+    assert run.metrics["holdout_beaten"] == 0
+    assert run.metrics["holdout_geometric_mean_ratio"] > 1.0
 
 
 def test_cancelled_and_rejected_orders_are_not_read():

@@ -1,12 +1,14 @@
 """`manage.py evaluate_forecasts --csv FILE`: out-of-sample check of the forecaster on any data.
 
-Reads ``date,sku,quantity``, holds out the last ``horizon`` periods of every series, lets the
-forecaster choose its model on the rest, and scores the choice and seasonal naive on the
-held-out periods. Prints one JSON line per series, then one JSON summary line.
+Reads ``date,sku,quantity`` and evaluates every series at many rolling origins: at each, the
+forecaster sees only the data before it (model choice and interval calibration included),
+and its forecast and seasonal naive's are scored on the ``horizon`` periods after it. Prints
+one JSON line per series, then one JSON summary line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pandas as pd
@@ -14,28 +16,61 @@ from django.core.management.base import CommandError
 
 from aktina.core.commands import OneLineErrorsCommand
 from ml.forecasting import evaluate_series, summarize
+from ml.forecasting.evaluation import MAX_EVALUATION_ORIGINS
 from ml.management.commands.refresh_ml import positive_horizon
 
 COLUMNS = ("date", "sku", "quantity")
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class Command(OneLineErrorsCommand):
     help = (
-        "Backtest the forecaster on a CSV of date,sku,quantity: one JSON line per series "
-        "(chosen model, its MAE/WAPE/MASE, seasonal naive's, ratio), then a JSON summary."
+        "Evaluate the forecaster on a CSV of date,sku,quantity at many rolling origins: one "
+        "JSON line per series (geometric-mean MAE ratio to seasonal naive over its origins, "
+        "MASE, share of origins worse than naive, interval coverage, chosen models), then a "
+        "JSON summary (geometric mean across series with p10/p90, share of series worse "
+        "than naive, coverage)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--csv", required=True, help="CSV file with date,sku,quantity.")
         parser.add_argument("--freq", choices=["D", "W", "M"], default="W")
         parser.add_argument("--horizon", type=positive_horizon, default=8)
+        parser.add_argument(
+            "--origins",
+            type=positive_int,
+            default=MAX_EVALUATION_ORIGINS,
+            help="Most origins per series (default %(default)s); fewer when history is short.",
+        )
+        parser.add_argument(
+            "--step",
+            type=positive_int,
+            help="Periods between origins (default: the horizon, so scored windows do not "
+            "overlap).",
+        )
 
-    def handle(self, *args, csv: str, freq: str = "W", horizon: int = 8, **options):
+    def handle(
+        self, *args, csv: str, freq="W", horizon=8, origins=MAX_EVALUATION_ORIGINS, step=None,
+        **options,
+    ):  # fmt: skip
         frame = read_series(csv)
-        rows = evaluate_series(frame, freq, horizon)
+        rows = evaluate_series(frame, freq, horizon, max_origins=origins, step=step)
         for row in rows:
             self.stdout.write(json.dumps(row))
-        summary = summarize(rows) | {"freq": freq, "horizon": horizon}
+        summary = summarize(rows) | {
+            "freq": freq,
+            "horizon": horizon,
+            "step": step or horizon,
+        }
         self.stdout.write(json.dumps({"summary": summary}))
 
 

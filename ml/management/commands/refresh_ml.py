@@ -110,12 +110,20 @@ class Command(OneLineErrorsCommand):
             write(f"  {'model':<18} {'products':>9}")
             for model, count in metrics.get("models", {}).items():
                 write(f"  {model:<18} {count:>9,}")
-            ratio = metrics.get("geometric_mean_ratio")
+            ratio = metrics.get("holdout_geometric_mean_ratio")
+            coverage = metrics.get("holdout_coverage")
             write(
-                "  backtest MAE vs seasonal naive, geometric mean ratio: "
-                f"{'-' if ratio is None else f'{ratio:.3f}'} "
-                f"(beaten {metrics.get('beaten', 0)}, worse {metrics.get('worse', 0)})"
+                "  held-out MAE vs seasonal naive (windows the choice never saw), geometric "
+                f"mean ratio: {_figure(ratio, '.3f')} (p10 "
+                f"{_figure(metrics.get('holdout_ratio_p10'), '.2f')}, p90 "
+                f"{_figure(metrics.get('holdout_ratio_p90'), '.2f')}; beaten "
+                f"{metrics.get('holdout_beaten', 0)}, worse {metrics.get('holdout_worse', 0)})"
             )
+            write(f"  80 % interval coverage on held-out windows: {_figure(coverage, '.1%')}")
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 class _Bar:

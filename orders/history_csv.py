@@ -1,5 +1,7 @@
 """Parsing and checking an order-history CSV (`manage.py import_orders`); no database here.
 
+The writes are in ``orders.history_import``.
+
 The file has a header naming ``customer_id, date, sku, quantity, unit_price`` (any order,
 extra columns ignored). Every bad row is reported with its line number and every reason it
 is bad, so one pass over the file finds all the problems.
@@ -38,11 +40,13 @@ class HistoryLine:
 
 
 def parse_order_history(
-    lines: Iterable[str], *, zone: dt.tzinfo
+    lines: Iterable[str], *, zone: dt.tzinfo, now: dt.datetime
 ) -> tuple[list[HistoryLine], list[tuple[int, str]]]:
     """Good rows and (line number, reason) for each bad one. Raises BadFile for the file.
 
-    ``zone`` interprets dates and times without an offset (the site's time zone).
+    ``zone`` interprets dates and times without an offset (the site's time zone). History
+    cannot be in the future: a row after ``now`` (aware) is bad; a date without a time on
+    today's date is placed at ``now`` if that is before noon.
     """
     reader = csv.reader(lines)
     try:
@@ -69,7 +73,7 @@ def parse_order_history(
             if len(row) != len(header):
                 bad.append((number, f"expected {len(header)} fields, got {len(row)}"))
                 continue
-            parsed, reasons = _parse_row(row, position, number, zone)
+            parsed, reasons = _parse_row(row, position, number, zone, now)
             if reasons:
                 bad.append((number, "; ".join(reasons)))
             else:
@@ -80,7 +84,7 @@ def parse_order_history(
 
 
 def _parse_row(
-    row: list[str], position: dict[str, int], number: int, zone: dt.tzinfo
+    row: list[str], position: dict[str, int], number: int, zone: dt.tzinfo, now: dt.datetime
 ) -> tuple[HistoryLine | None, list[str]]:
     reasons = []
     customer_id = row[position["customer_id"]].strip()
@@ -91,11 +95,16 @@ def _parse_row(
             f"customer_id {customer_id[:40]!r} may only hold letters, digits and @.+-_ "
             "(at most 140)"
         )
-    ordered_at = _parse_date(row[position["date"]].strip(), zone)
+    text = row[position["date"]].strip()
+    ordered_at = _parse_date(text, zone)
     if ordered_at is None:
+        reasons.append(f"date {text[:40]!r} is not a date like 2024-01-31 or 2024-01-31T14:05")
+    elif len(text) == 10 and ordered_at.date() == now.astimezone(zone).date():
+        ordered_at = min(ordered_at, now.astimezone(zone))
+    elif ordered_at > now:
         reasons.append(
-            f"date {row[position['date']].strip()[:40]!r} is not a date like 2024-01-31 "
-            "or 2024-01-31T14:05"
+            f"date {text[:40]!r} is in the future (now is "
+            f"{now.astimezone(zone).isoformat(timespec='minutes')})"
         )
     sku = row[position["sku"]].strip()
     if not sku:

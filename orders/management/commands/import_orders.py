@@ -1,4 +1,4 @@
-"""`manage.py import_orders FILE.csv [--skip-invalid]`: load order history from a CSV file."""
+"""`manage.py import_orders FILE.csv [--skip-invalid] [--create-products]`: load order history."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from aktina.core.commands import OneLineErrorsCommand
-from ml.importing import REQUIRED_COLUMNS, BadFile, parse_order_history
-from ml.services import order_history_import
+from orders.history_csv import REQUIRED_COLUMNS, BadFile, parse_order_history
+from orders.history_import import HistoryImportError, order_history_import
 
 MAX_REPORTED = 1000
 
@@ -17,8 +17,10 @@ MAX_REPORTED = 1000
 class Command(OneLineErrorsCommand):
     help = (
         f"Import order history from a CSV file with the header {','.join(REQUIRED_COLUMNS)}: "
-        "one completed order per customer and day; missing customers (customer-<id>) and "
-        "products are created. Any bad row stops the import unless --skip-invalid."
+        "one completed order per customer and day; missing customers (customer-<id>) are "
+        "created; an unknown sku stops the import unless --create-products (created "
+        "inactive). Lines imported before are skipped. Any bad row (also a date in the "
+        "future) stops the import unless --skip-invalid."
     )
 
     def add_arguments(self, parser):
@@ -28,12 +30,26 @@ class Command(OneLineErrorsCommand):
             action="store_true",
             help="Import the good rows and report the bad ones (default: import nothing).",
         )
+        parser.add_argument(
+            "--create-products",
+            action="store_true",
+            help="Create skus missing from the catalogue, inactive (default: refuse the file).",
+        )
 
-    def handle(self, *args, file: str, skip_invalid: bool = False, **options):
+    def handle(
+        self,
+        *args,
+        file: str,
+        skip_invalid: bool = False,
+        create_products: bool = False,
+        **options,
+    ):
         started = time.perf_counter()
         try:
             with open(file, encoding="utf-8-sig", newline="") as stream:
-                good, bad = parse_order_history(stream, zone=timezone.get_current_timezone())
+                good, bad = parse_order_history(
+                    stream, zone=timezone.get_current_timezone(), now=timezone.now()
+                )
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from exc
         except UnicodeDecodeError as exc:
@@ -49,14 +65,22 @@ class Command(OneLineErrorsCommand):
                 f"{len(bad)} invalid row(s) in {file}; nothing imported. Fix them, or import "
                 f"the {len(good)} valid row(s) with --skip-invalid."
             )
-        counts = order_history_import(lines=good)
+        try:
+            counts = order_history_import(lines=good, create_products=create_products)
+        except HistoryImportError as exc:
+            raise CommandError(f"{file}: {exc} Nothing imported.") from exc
         seconds = time.perf_counter() - started
+        skipped = []
+        if counts["already_imported"]:
+            skipped.append(f"{counts['already_imported']:,} lines imported before")
+        if bad:
+            skipped.append(f"{len(bad):,} invalid rows")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {counts['lines']:,} lines as {counts['orders']:,} completed orders "
                 f"({counts['customers_created']:,} new customers, "
-                f"{counts['products_created']:,} new products) in {seconds:.1f} s"
-                + (f"; skipped {len(bad):,} invalid rows." if bad else ".")
+                f"{counts['products_created']:,} new inactive products) in {seconds:.1f} s"
+                + (f"; skipped {' and '.join(skipped)}." if skipped else ".")
             )
         )
         if counts["orders"]:
