@@ -96,6 +96,10 @@ KEY_REUSED = client_error_response(
 
 
 @extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
+# A missing or null `items` is reported on `items` itself (the library documents these codes
+# under `items.non_field_errors`, where the list's own errors go).
+@extend_validation_errors(["required", "null"], field_name="items", actions=["create"])
+@extend_validation_errors(["null"], field_name="items.INDEX", actions=["create"])
 class OrderViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,

@@ -220,3 +220,15 @@ def test_a_service_validation_error_has_the_same_shape(schema, settings):
     assert body["type"] == "validation_error"
     assert [e["attr"] for e in body["errors"]] == ["items.1.quantity"]
     assert "at most" in body["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"items": None}, {"items": "x"}, {"items": []}, {"items": [None]}, {"items": [{}]}],
+)
+def test_every_malformed_items_error_is_documented(schema, payload):
+    # `required`/`null` come on `items` itself, the list's own errors on items.non_field_errors.
+    world = World()
+    response = world.client(world.root).post("/api/orders/", payload, format="json")
+    assert response.status_code == 400
+    assert_documented_shape(schema, "/api/orders/", "POST", "400", response.json())
