@@ -20,6 +20,7 @@ from django.utils import timezone
 from aktina.core.redaction import redact
 from aktina.jobs.broker import messages_send
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
+from aktina.jobs.pausing import queues_paused
 from aktina.jobs.signals import job_failed, job_succeeded
 
 logger = logging.getLogger("aktina.jobs")
@@ -58,7 +59,6 @@ def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun |
     sql = (
         f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = %s, "
         "lease_expires_at = %s, worker = %s WHERE id = %s AND status = %s AND available_at <= %s "
-        "RETURNING *"
     )
     params = [
         Status.RUNNING,
@@ -69,6 +69,12 @@ def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun |
         Status.QUEUED,
         adapt(now),
     ]
+    # A paused queue's run stays queued, untouched: it starts once the queue is resumed.
+    paused = sorted(queues_paused())
+    if paused:
+        sql += f"AND queue NOT IN ({', '.join(['%s'] * len(paused))}) "
+        params += paused
+    sql += "RETURNING *"
     claimed = list(JobRun.objects.raw(sql, params))
     return claimed[0] if claimed else None
 
