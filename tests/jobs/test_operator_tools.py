@@ -40,11 +40,16 @@ def test_list_failed_shows_the_error_and_stats_count_per_queue(tmp_path):
 def test_retry_by_id_by_queue_and_all_failed(tmp_path):
     runs = [BrokenJob.dispatch(str(tmp_path)) for _ in range(3)]
     work_off()
-    assert "queued again" in jobs("retry", str(runs[0].pk))
+    assert "queued again as run" in jobs("retry", str(runs[0].pk))
     assert "2 failed run(s) queued again" in jobs("retry", "--queue", "default")
-    assert set(JobRun.objects.values_list("status", flat=True)) == {Status.QUEUED}
+    originals = JobRun.objects.filter(pk__in=[r.pk for r in runs])
+    assert set(originals.values_list("status", flat=True)) == {Status.RETRIED}
+    assert set(JobRun.objects.filter(retry_of__in=runs).values_list("status", flat=True)) == {
+        Status.QUEUED
+    }
     work_off()
     assert "3 failed run(s)" in jobs("retry", "--all-failed")
+    assert "0 failed run(s)" in jobs("retry", "--all-failed")  # the retried ones are not failed
 
 
 def test_cancel_forget_and_flush(tmp_path):
@@ -110,8 +115,10 @@ def test_admin_retry_action_requeues_failed_runs(client, make_user, tmp_path):
     )
     assert response.status_code == 200
     run.refresh_from_db()
-    assert run.status == Status.QUEUED
-    assert run.attempt_log.count() == 1
+    assert run.status == Status.RETRIED
+    assert run.attempt_log.count() == 1  # the history stays with the run that failed
+    again = run.retries.get()
+    assert (again.status, again.attempts, again.payload) == (Status.QUEUED, 0, run.payload)
 
 
 # --- issue 11 §5: commands that crashed or said nothing --------------------------------------

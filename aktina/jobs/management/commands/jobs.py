@@ -127,8 +127,8 @@ class Command(OneLineErrorsCommand):
         self.stdout.write(f"run {id} forgotten")
 
     def do_flush(self, *, older_than, include_failed, **_):
-        statuses = [Status.SUCCEEDED, Status.CANCELLED, Status.RETRIED] + (
-            [Status.FAILED] if include_failed else []
+        statuses = [Status.SUCCEEDED, Status.CANCELLED] + (
+            list(JobRun.FAILURES) if include_failed else []
         )
         cutoff = timezone.now() - older_than
         deleted = JobRun.objects.filter(status__in=statuses, finished_at__lt=cutoff).delete()[1]
