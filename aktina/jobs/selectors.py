@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import CharField, Count, IntegerField, Min, Q, Value
+from django.db.models import CharField, Count, FloatField, IntegerField, Min, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -136,12 +137,13 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
     for k, name in enumerate(names):
         c = counts[k]
         runs = [
-            max(0.0, (finished - started).total_seconds() * 1000)
-            for started, finished in JobRun.objects.filter(
+            max(0.0, ms)
+            for ms in JobRun.objects.filter(
                 status=Status.SUCCEEDED, job_name=name, finished_at__gte=hour
             )
             .order_by("-finished_at")
-            .values_list("started_at", "finished_at")[:SAMPLE_PER_JOB]
+            .annotate(ms=_run_ms())
+            .values_list("ms", flat=True)[:SAMPLE_PER_JOB]
         ]
         last = (
             JobRun.objects.filter(status__in=JobRun.FAILURES, job_name=name)
@@ -169,6 +171,16 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
             }
         )
     return stats
+
+
+def _run_ms() -> RawSQL:
+    # Milliseconds computed by the database: parsing two datetimes per sampled run in Python
+    # cost more than the index reads (SQLite stores text).
+    if connection.vendor == "postgresql":
+        sql = 'EXTRACT(EPOCH FROM ("finished_at" - "started_at"))::float8 * 1000'
+    else:
+        sql = '(julianday("finished_at") - julianday("started_at")) * 86400000.0'
+    return RawSQL(sql, [], output_field=FloatField())
 
 
 def error_summary(text: str, *, limit: int = 100) -> str:
