@@ -41,7 +41,7 @@ def tags_fill() -> float:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM jobs_jobruntag")
         cursor.execute(
-            f"INSERT INTO jobs_jobruntag (run_id, tag) SELECT id, 'order:' || {pk} FROM jobs_jobrun"
+            f"INSERT INTO jobs_jobruntag (run_id, tag) SELECT id, 'order:' || ({pk}) FROM jobs_jobrun"
         )
     with connection.cursor() as cursor:
         cursor.execute(
