@@ -2,12 +2,17 @@
 
     python bench/horizon.py [--runs 1000000] [--small 10000] [--repeats 5]
                             [--database-url postgres://postgres@127.0.0.1:5432/h_horizon_bench]
+    python bench/horizon.py --dispatch 2000 [--repeats 5] [--database-url ...]
 
 Fills the ledger as bench/queues.py does (a week of traffic, every run's argument an order)
 and tags every run `order:<pk>` as dispatch would. At `--small` and at `--runs` runs it times
 (median of `--repeats` after one warm-up, with min-max spread): `job_stats()`, the order
 detail's job list by tag, the same list by the JSON scan it replaced, the admin searching a
 tag, and the whole queue page. Counts each call's queries at both sizes.
+
+`--dispatch N` instead measures what tags cost at dispatch: N dispatches of the approval job
+(one order argument, so one tag), each in its own transaction as a web request makes them,
+with the tag INSERT and with it switched off, alternating, `--repeats` rounds each.
 
 Last line is JSON with every figure.
 """
@@ -41,7 +46,8 @@ def tags_fill() -> float:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM jobs_jobruntag")
         cursor.execute(
-            f"INSERT INTO jobs_jobruntag (run_id, tag) SELECT id, 'order:' || ({pk}) FROM jobs_jobrun"
+            "INSERT INTO jobs_jobruntag (run_id, tag) "
+            f"SELECT id, 'order:' || ({pk}) FROM jobs_jobrun"
         )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -109,14 +115,49 @@ def measure(client, repeats: int) -> dict:
     }
 
 
+def dispatch_cost(n: int, repeats: int) -> dict:
+    from django.db import transaction
+
+    import aktina.jobs.dispatching as dispatching
+    from orders.jobs import ProcessOrderApprovalJob
+    from tests.factories import OrderFactory
+
+    order = OrderFactory()
+    write = dispatching.run_tags_write
+
+    def rounds(tagged: bool) -> float:
+        dispatching.run_tags_write = write if tagged else (lambda *, runs: None)
+        start = time.perf_counter()
+        for _ in range(n):
+            with transaction.atomic():
+                ProcessOrderApprovalJob(order).dispatch()
+        dispatching.run_tags_write = write
+        return (time.perf_counter() - start) / n * 1e6
+
+    samples = {"tagged": [], "untagged": []}
+    rounds(True)  # warm-up
+    for _ in range(repeats):
+        samples["tagged"].append(rounds(True))
+        samples["untagged"].append(rounds(False))
+    return {
+        k: {"us_per_dispatch": round(median(v)), "min": round(min(v)), "max": round(max(v))}
+        for k, v in samples.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--dispatch", type=int, default=0, help="measure dispatch cost only")
     args = parser.parse_args()
     setup_django(args.database_url, "horizon", DJANGO_ALLOWED_HOSTS="testserver,localhost")
+    if args.dispatch:
+        result = {"dispatches": args.dispatch, **dispatch_cost(args.dispatch, args.repeats)}
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
 
     from django.contrib.auth import get_user_model
     from django.db import connection
