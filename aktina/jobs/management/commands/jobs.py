@@ -40,7 +40,7 @@ def past_duration(text: str) -> dt.timedelta:
 
 
 class Command(OneLineErrorsCommand):
-    help = "Inspect and recover background jobs: list, retry, cancel, forget, flush, stats."
+    help = "Inspect and recover background jobs: list, retry, pause, resume, cancel, flush, stats."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
