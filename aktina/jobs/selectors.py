@@ -108,8 +108,9 @@ def queue_timeseries(*, hours: int = 24, now: dt.datetime | None = None) -> list
 
 def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
     """Per job class: throughput (1 h, 24 h), run time p50/p95, failure rate (24 h) and the
-    last failure. Queries: 2, plus 2 per job class in the ledger; each reads one range of the
-    (status, job_name, finished_at, started_at) index, whatever the ledger's size.
+    last failure. Queries: 3, plus 1 per job class in the ledger (its run-time sample); each
+    reads ranges of the (status, job_name, finished_at, started_at) index, whatever the
+    ledger's size.
     """
     now = now or timezone.now()
     hour, day = now - HOUR, now - dt.timedelta(hours=24)
@@ -133,6 +134,7 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
             entry["ok_24h"] += row["n_24h"]
         else:
             entry["failed_24h"] += row["n_24h"]
+    last_failures = _last_failures(names)
     stats = []
     for k, name in enumerate(names):
         c = counts[k]
@@ -145,12 +147,7 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
             .annotate(ms=_run_ms())
             .values_list("ms", flat=True)[:SAMPLE_PER_JOB]
         ]
-        last = (
-            JobRun.objects.filter(status__in=JobRun.FAILURES, job_name=name)
-            .order_by("-finished_at")
-            .values("pk", "finished_at", "last_error")
-            .first()
-        )
+        last = last_failures.get(name)
         ended = c["ok_24h"] + c["failed_24h"]
         stats.append(
             {
@@ -171,6 +168,36 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
             }
         )
     return stats
+
+
+def _last_failures(names: list[str]) -> dict[str, dict]:
+    """The newest failed-or-retried run of each job class, in one statement.
+
+    One `ORDER BY finished_at DESC LIMIT 1` per (status, job): a single backward step of the
+    index each. `status IN (failed, retried)` in one query instead made PostgreSQL read and sort
+    every failure of the class (5 000 row visits per class at 1M runs).
+    """
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    one = (
+        f"SELECT * FROM (SELECT job_name, id, finished_at, last_error FROM {table} "
+        "WHERE status = %s AND job_name = %s ORDER BY finished_at DESC LIMIT 1) AS t{n}"
+    )
+    parts, params = [], []
+    for name in names:
+        for status in JobRun.FAILURES:
+            parts.append(one.format(n=len(parts)))
+            params += [status, name]
+    newest: dict[str, dict] = {}
+    # raw(): the model's converters turn SQLite's text timestamps into aware datetimes.
+    for run in JobRun.objects.raw(" UNION ALL ".join(parts), params):
+        known = newest.get(run.job_name)
+        if known is None or run.finished_at > known["finished_at"]:
+            newest[run.job_name] = {
+                "pk": run.pk,
+                "finished_at": run.finished_at,
+                "last_error": run.last_error,
+            }
+    return newest
 
 
 def _run_ms() -> RawSQL:
