@@ -147,7 +147,8 @@ def _totals(days: list[dict]) -> dict:
 
 def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
     """What the queue page shows: per-queue stats, hourly finished runs, open incidents."""
-    from aktina.jobs.selectors import queue_stats, queue_timeseries
+    from aktina.jobs.pausing import queue_pauses
+    from aktina.jobs.selectors import job_stats, queue_stats, queue_timeseries
     from analytics.models import QueueWaitIncident
     from analytics.services import queue_wait_threshold
 
@@ -166,7 +167,9 @@ def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
                 target[bucket][0] += row["succeeded"]
                 target[bucket][1] += row["failed"]
     incidents = {i.queue: i for i in QueueWaitIncident.objects.filter(ended_at__isnull=True)}
+    pauses = queue_pauses()
     for s in stats:
+        s["pause"] = pauses.get(s["queue"])
         oldest = s["oldest_waiting_at"]
         s["current_wait_seconds"] = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         s["wait_threshold_seconds"] = queue_wait_threshold(s["queue"])
@@ -176,4 +179,5 @@ def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
         "generated_at": now,
         "queues": stats,
         "series": [(b, *total[b]) for b in buckets],
+        "jobs": job_stats(now=now),
     }

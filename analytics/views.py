@@ -11,6 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from aktina.jobs.pausing import queue_pause, queue_resume
+from aktina.jobs.retrying import runs_retry_matching
 from analytics.charts import GREEN, RED, bar_chart, funnel_chart, stacked_bar_chart
 from analytics.selectors import dashboard_analytics, queue_health
 from ml.selectors import dashboard_ml_summary
@@ -62,18 +64,41 @@ def queues(request):
     )
 
 
-@require_POST
-@staff_member_required
-def queue_retry_failed(request, queue: str):
-    from aktina.jobs.lifecycle import runs_retry_failed
-
+def _operated_queue(request, queue: str) -> str:
     if queue not in settings.JOBS_QUEUES:
         raise Http404(f"No queue named {queue!r}.")
     if not request.user.has_perm("jobs.operate_jobs"):
         raise PermissionDenied
-    retried = runs_retry_failed(queue=queue)
+    return queue
+
+
+@require_POST
+@staff_member_required
+def queue_retry_failed(request, queue: str):
+    queue = _operated_queue(request, queue)
+    retried, _ = runs_retry_matching(queue=queue)
     if retried:
         messages.success(request, f"{retried} failed run(s) of {queue!r} are queued again.")
     else:
         messages.info(request, f"Queue {queue!r} had no failed runs to retry.")
+    return redirect("analytics:queues")
+
+
+@require_POST
+@staff_member_required
+def queue_pause_view(request, queue: str):
+    queue = _operated_queue(request, queue)
+    queue_pause(queue=queue, user=request.user)
+    messages.success(request, f"Queue {queue!r} is paused: runs are accepted, none starts.")
+    return redirect("analytics:queues")
+
+
+@require_POST
+@staff_member_required
+def queue_resume_view(request, queue: str):
+    queue = _operated_queue(request, queue)
+    if queue_resume(queue=queue):
+        messages.success(request, f"Queue {queue!r} is resumed.")
+    else:
+        messages.info(request, f"Queue {queue!r} was not paused.")
     return redirect("analytics:queues")

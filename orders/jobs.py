@@ -236,6 +236,10 @@ class ProcessBulkOrdersJob(Job):
     def __init__(self, product: Product, after_id: int = 0):
         self.product, self.after_id = product, after_id
 
+    def tags(self) -> list[str]:
+        # Operators know a product by its SKU; the automatic tag is `product:<pk>`.
+        return [f"product:{self.product.sku}"]
+
     def handle(self) -> None:
         orders = list(
             Order.objects.filter(

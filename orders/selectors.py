@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import F, IntegerField, Max, Prefetch, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from aktina.jobs.models import JobRun
+from aktina.jobs.tagging import runs_tagged
 from orders.models import Allocation, Order, OrderItem, OrderStatusChange, Product, Stock, Warehouse
 
 
@@ -43,18 +42,14 @@ def order_detail_queryset(*, user) -> QuerySet[Order]:
     )
 
 
-# The ledger has no index on its payload, so the search is bounded twice: by time (no job for
-# an order runs before the order exists) and by count.
 ORDER_JOBS_LIMIT = 50
 
 
 def order_job_runs(*, order: Order) -> list[JobRun]:
-    """The job runs whose first argument is `order` (approval, fulfilment, label, analytics...)."""
-    runs = JobRun.objects.filter(
-        created_at__gte=order.created_at - timedelta(seconds=1), payload__args__0__pk=order.pk
-    ).order_by("id")[:ORDER_JOBS_LIMIT]
-    label = Order._meta.label_lower
-    return [r for r in runs if (r.payload.get("args") or [{}])[0].get("__model__") == label]
+    """The job runs tagged with `order` (approval, fulfilment, label, analytics...), oldest
+    first: a range of the tag index, whatever the ledger's size."""
+    newest = runs_tagged(f"{Order._meta.model_name}:{order.pk}")[:ORDER_JOBS_LIMIT]
+    return sorted(newest, key=lambda run: run.pk)
 
 
 def warehouse_list() -> QuerySet[Warehouse]:

@@ -37,6 +37,16 @@ def _fresh_cache(request):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_pauses():
+    # A pause a test wrote is rolled back with it; this process's cached set must go too.
+    from aktina.jobs.pausing import queues_paused_forget
+
+    queues_paused_forget()
+    yield
+    queues_paused_forget()
+
+
 @pytest.fixture
 def api():
     return APIClient()

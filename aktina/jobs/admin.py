@@ -1,14 +1,24 @@
 """The failed-job store, as operators use it: find a run, read its errors, retry or cancel it."""
 
+import re
+
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from aktina.jobs.composition import batch_cancel
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
-from aktina.jobs.selectors import ledger_distinct, ledger_row_count
+from aktina.jobs.retrying import runs_retry
+from aktina.jobs.selectors import (
+    error_summary,
+    failed_exception_classes,
+    ledger_distinct,
+    ledger_row_count,
+)
+from aktina.jobs.tagging import runs_tagged
 
 OPERATE = "jobs.operate_jobs"
 # Below this many runs an exact COUNT(*) is cheap; above it the unfiltered list shows
@@ -22,6 +32,27 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
     def __init__(self, field, request, params, model, model_admin, field_path):
         super().__init__(field, request, params, model, model_admin, field_path)
         self.lookup_choices = ledger_distinct(field.name)
+
+
+class ExceptionClassFilter(admin.SimpleListFilter):
+    """Failed runs by the class of their last error (`CarrierUnavailable`, `JobTimedOut`)."""
+
+    title = "exception class"
+    parameter_name = "exception"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in failed_exception_classes()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(
+                status=JobRun.Status.FAILED, last_error__startswith=f"{self.value()}:"
+            )
+        return queryset
+
+
+# `order:1234`, `product:SKU-0006`: a search term of this shape is a tag.
+TAG_TERM = re.compile(r"^[\w.-]+:\S+$")
 
 
 class LedgerPaginator(Paginator):
@@ -83,14 +114,23 @@ class JobAttemptInline(admin.TabularInline):
 class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     list_display = [
         "id",
-        "job_name",
+        "job_display",
         "queue",
         "status",
         "attempts_display",
         "created_at",
         "available_at",
         "finished_at",
-        "error_summary",
+        "error_display",
+    ]
+    # The failed list is read for its errors: the one-line summary comes right after the job.
+    failed_list_display = [
+        "id",
+        "job_display",
+        "error_display",
+        "queue",
+        "attempts_display",
+        "finished_at",
     ]
     # Not `date_hierarchy`: its MIN/MAX and DISTINCT-dates queries read the whole ledger on
     # every page view; the date filter's links (today, past 7 days, ...) cost no query.
@@ -98,8 +138,10 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         "status",
         ("queue", IndexedValuesFilter),
         ("job_name", IndexedValuesFilter),
+        ExceptionClassFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
+    # A term shaped like a tag (`order:1234`) searches the tag index only; see get_search_results.
     search_fields = ["=id", "unique_key", "job_name", "payload", "last_error"]
     show_full_result_count = False  # a COUNT(*) over a million rows per page view is not free
     paginator = LedgerPaginator
@@ -131,9 +173,16 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         "wait_display",
         "run_display",
         "last_error",
+        "tags_display",
+        "retry_of_display",
+        "retries_display",
     ]
     fieldsets = [
-        (None, {"fields": ["job_name", "queue", "status", "payload", "last_error"]}),
+        (
+            None,
+            {"fields": ["job_name", "queue", "status", "tags_display", "payload", "last_error"]},
+        ),
+        ("Lineage", {"fields": ["retry_of_display", "retries_display"]}),
         ("Attempts", {"fields": ["attempts", "tries", "timeout", "backoff", "retry_until"]}),
         (
             "Timeline",
@@ -171,9 +220,42 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     def attempts_display(self, run: JobRun) -> str:
         return f"{run.attempts}/{run.tries}"
 
+    @admin.display(description="job", ordering="job_name")
+    def job_display(self, run: JobRun) -> str:
+        return format_html(
+            '<span title="{}">{}</span>', run.job_name, run.job_name.rsplit(".", 1)[-1]
+        )
+
     @admin.display(description="error")
-    def error_summary(self, run: JobRun) -> str:
-        return (run.last_error.splitlines() or [""])[0][:120]
+    def error_display(self, run: JobRun) -> str:
+        # One line: the full text (and the traceback of each attempt) is on the run's page.
+        return format_html(
+            '<span title="{}" style="white-space:nowrap">{}</span>',
+            error_summary(run.last_error, limit=300),
+            error_summary(run.last_error),
+        )
+
+    @admin.display(description="tags")
+    def tags_display(self, run: JobRun) -> str:
+        return ", ".join(run.tags.values_list("tag", flat=True)) or "—"
+
+    @admin.display(description="retry of")
+    def retry_of_display(self, run: JobRun) -> str:
+        if run.retry_of_id is None:
+            return "—"
+        return format_html('<a href="{}">run #{}</a>', self._url(run.retry_of_id), run.retry_of_id)
+
+    @admin.display(description="retried as")
+    def retries_display(self, run: JobRun) -> str:
+        retries = run.retries.order_by("pk").values_list("pk", "status")
+        if not retries:
+            return "—"
+        return format_html_join(
+            ", ", '<a href="{}">run #{}</a> ({})', ((self._url(pk), pk, st) for pk, st in retries)
+        )
+
+    def _url(self, pk: int) -> str:
+        return reverse("admin:jobs_jobrun_change", args=[pk])
 
     @admin.display(description="wait")
     def wait_display(self, run: JobRun) -> str:
@@ -183,9 +265,30 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     def run_display(self, run: JobRun) -> str:
         return "—" if run.run_seconds is None else f"{run.run_seconds:.3f} s"
 
-    @admin.action(description="Retry selected failed or cancelled runs", permissions=["operate"])
+    def get_list_display(self, request):
+        if request.GET.get("status__exact") == JobRun.Status.FAILED:
+            return self.failed_list_display
+        return self.list_display
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if TAG_TERM.match(term):
+            # The tag index answers at any ledger size; OR-ing the payload and error scans in
+            # would read every run.
+            return queryset.filter(pk__in=runs_tagged(term).values("pk")), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.action(
+        description="Retry selected failed or cancelled runs (each as a new run)",
+        permissions=["operate"],
+    )
     def retry_runs(self, request, queryset):
-        self._apply(request, queryset, run_retry, "retried")
+        # Filter by job and exception class, then "select all": a bulk retry by filter.
+        retried, refused = runs_retry(runs=queryset)
+        if retried:
+            self.message_user(request, f"{retried} run(s) retried.", messages.SUCCESS)
+        for reason in refused[:10]:
+            self.message_user(request, reason, messages.WARNING)
 
     @admin.action(description="Cancel selected queued runs", permissions=["operate"])
     def cancel_runs(self, request, queryset):

@@ -26,15 +26,11 @@ from django_q.signing import SignedPackage
 from aktina.jobs.clock import later_param, later_sql, now_sql
 from aktina.jobs.models import JobRun
 from aktina.jobs.queues import queues_served_by
+from aktina.jobs.pausing import queues_paused
 
 logger = logging.getLogger("aktina.jobs")
 
 PERFORM = "aktina.jobs.worker.perform"
-
-
-def queues_paused() -> set[str]:
-    """Queues whose runs no cluster takes for now. The one place dequeue asks."""
-    return set()
 
 
 def queues_to_serve(cluster: str) -> list[str]:

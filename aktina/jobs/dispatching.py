@@ -14,6 +14,7 @@ from django.utils import timezone
 from aktina.jobs.models import JobBatch, JobRun
 from aktina.jobs.queues import cluster_for
 from aktina.jobs.signals import job_dispatched
+from aktina.jobs.tagging import run_tags_write
 
 
 class UniqueRunActive(Exception):
@@ -50,14 +51,17 @@ def run_dispatch(
             return existing
     else:
         run.save(force_insert=True)
+    run_tags_write(runs=[(run, spec)])
     _after_commit_announce([run])
     return run
 
 
 def runs_dispatch_many(*, specs: list[dict], batch: JobBatch | None = None) -> list[JobRun]:
     """Create many runs with one INSERT; unique specs go through `run_dispatch` one by one."""
-    plain = [_run_build(s, batch=batch) for s in specs if not s.get("unique_key")]
+    plain_specs = [s for s in specs if not s.get("unique_key")]
+    plain = [_run_build(s, batch=batch) for s in plain_specs]
     JobRun.objects.bulk_create(plain)
+    run_tags_write(runs=zip(plain, plain_specs, strict=True))
     _after_commit_announce(plain)
     unique = [run_dispatch(spec=s, batch=batch) for s in specs if s.get("unique_key")]
     return plain + unique
@@ -90,6 +94,7 @@ def _run_build(
         chain=chain or [],
         chain_catch=chain_catch,
         batch=batch,
+        retry_of_id=spec.get("retry_of"),
         created_at=now,
         available_at=available_at,
         priority=int(spec.get("priority") or 0),

@@ -97,6 +97,11 @@ class Job(ABC):
     def middleware(self) -> list:
         return []
 
+    def tags(self) -> list[str]:
+        """Labels to find this job's runs by, beyond the automatic `<model>:<pk>` of each
+        model argument (`aktina.jobs.tagging`)."""
+        return []
+
     # --- what a handler may call ---------------------------------------------------------
     def release(self, delay: float = 0) -> None:
         raise Release(delay)
@@ -146,6 +151,7 @@ class Job(ABC):
             "unique_for": self.unique_for.total_seconds() if self.unique_for else None,
             "unique_until_processing": self.unique_until_processing,
             "delay": _delay_seconds(self._delay),
+            "tags": list(self.tags()),
         }
 
 

@@ -3,7 +3,7 @@
 queued --claim--> running --succeed--> succeeded
                           --retry----> queued (later)     --fail--> failed
                           --release--> queued (attempt not counted)
-queued --cancel--> cancelled;  failed|cancelled --operator retry--> queued
+queued --cancel--> cancelled;  operators' retries: aktina.jobs.retrying
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import random
 import time
 import traceback as tb
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from aktina.core.redaction import redact
 from aktina.jobs.clock import db_now, later_param, later_sql, now_sql
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
+from aktina.jobs.pausing import queues_paused
 from aktina.jobs.signals import job_failed, job_succeeded
 
 logger = logging.getLogger("aktina.jobs")
@@ -61,6 +62,14 @@ def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun |
         f"WHERE id = %s AND status = %s AND available_at <= {now_sql()} RETURNING *"
     )
     params = [Status.RUNNING, later_param(timeout + grace), worker, run_id, Status.QUEUED]
+    # A paused queue's run stays queued, untouched: it starts once the queue is resumed (the
+    # broker stops delivering them; this covers runs already in a cluster's memory).
+    paused = sorted(queues_paused())
+    if paused:
+        sql = sql.replace(
+            " RETURNING *", f" AND queue NOT IN ({', '.join(['%s'] * len(paused))}) RETURNING *"
+        )
+        params += paused
     claimed = list(JobRun.objects.raw(sql, params))
     if not claimed:
         return None
@@ -228,58 +237,6 @@ def run_cancel(*, run: JobRun) -> JobRun:
             batch_member_ended(batch_id=run.batch_id, failed=False)
     run.refresh_from_db()
     return run
-
-
-def run_retry(*, run: JobRun) -> JobRun:
-    """An operator's retry of a failed or cancelled run: same job, same options, fresh tries.
-
-    The attempt history stays. A retried batch member leaves its batch, whose callbacks have
-    already run exactly once.
-    """
-    now = db_now()
-    fields = {
-        "status": Status.QUEUED,
-        "attempts": 0,
-        "available_at": now,
-        "delivered_until": None,
-        "finished_at": None,
-        "lease_expires_at": None,
-        "batch": None,
-        "unique_active": bool(run.unique_key),
-    }
-    if run.retry_until is not None:
-        fields["retry_until"] = now + (run.retry_until - run.created_at)
-    try:
-        with transaction.atomic():
-            updated = JobRun.objects.filter(
-                pk=run.pk, status__in=[Status.FAILED, Status.CANCELLED]
-            ).update(**fields)
-    except IntegrityError as exc:
-        raise RunNotChangeable(
-            f"Run #{run.pk}: another run with unique key {run.unique_key!r} is active."
-        ) from exc
-    if not updated:
-        run.refresh_from_db()
-        raise RunNotChangeable(
-            f"Run #{run.pk} is {run.status}; only failed or cancelled runs retry."
-        )
-    run.refresh_from_db()
-    return run
-
-
-def runs_retry_failed(*, queue: str | None = None) -> int:
-    """Retry every failed run (of one queue); returns how many went back to the queue."""
-    failed = JobRun.objects.filter(status=Status.FAILED).order_by("id")
-    if queue:
-        failed = failed.filter(queue=queue)
-    retried = 0
-    for run in failed.iterator():
-        try:
-            run_retry(run=run)
-        except RunNotChangeable:
-            continue  # its unique key is taken again, or someone else retried it first
-        retried += 1
-    return retried
 
 
 def batch_member_ended(*, batch_id, failed: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -55,8 +56,12 @@ class JobRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Failed or cancelled, then retried by an operator as a new run (`retries`).
+        RETRIED = "retried", "Retried"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # Ended badly: what failure rates and "last failure" count, retried or not.
+    FAILURES = (Status.FAILED, Status.RETRIED)
 
     job_name = models.CharField(max_length=200, db_index=True)
     queue = models.CharField(max_length=64)
@@ -88,6 +93,10 @@ class JobRun(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=120, blank=True)
     last_error = models.TextField(blank=True)
+    # Lineage: the failed or cancelled run an operator retried as this one.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -120,6 +129,12 @@ class JobRun(models.Model):
                 "id",
                 name="jobrun_dequeue",
                 condition=Q(status="queued"),
+            ),
+            # Per-job-class metrics: each (status, job) pair's last day is one range of this
+            # index, and `started_at` makes the run-time sample an index-only read too.
+            models.Index(
+                fields=["status", "job_name", "finished_at", "started_at"],
+                name="jobrun_status_job_finished",
             ),
         ]
 
@@ -183,3 +198,38 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class JobRunTag(models.Model):
+    """A searchable label of a run (`order:1234`): from its model arguments and `Job.tags()`.
+
+    A table rather than a JSON or array column: one B-tree on (tag, run) finds a tag's runs
+    newest first on SQLite and PostgreSQL alike, where a JSON scan reads the whole ledger.
+    """
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            # Also the search index: a tag's runs, by run id.
+            models.UniqueConstraint(fields=["tag", "run"], name="jobruntag_one_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class QueuePause(models.Model):
+    """A paused queue: its runs keep being dispatched, none starts until the row is gone."""
+
+    queue = models.CharField(max_length=64, primary_key=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, when a command paused it (no user): the OS user and host.
+    paused_by_name = models.CharField(max_length=150, blank=True)
+    paused_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.queue} paused"

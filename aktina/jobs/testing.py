@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from aktina.jobs.models import JobRun
+from aktina.jobs.pausing import queues_paused
 from aktina.jobs.sweeper import runs_expire_leases
 from aktina.jobs.worker import perform
 
@@ -18,7 +19,8 @@ def work_off(*, queue: str | None = None, include_delayed: bool = False, limit: 
     done = 0
     while done < limit:
         runs_expire_leases()
-        due = JobRun.objects.filter(status=JobRun.Status.QUEUED)
+        # A paused queue's runs are not claimed; offering them again would only spin.
+        due = JobRun.objects.filter(status=JobRun.Status.QUEUED).exclude(queue__in=queues_paused())
         if queue:
             due = due.filter(queue=queue)
         if include_delayed:

@@ -112,7 +112,9 @@ class StatusChangeSerializer(serializers.ModelSerializer):
 
 class OrderJobRunSerializer(serializers.ModelSerializer):
     job = serializers.CharField(source="job_name")
-    status = serializers.CharField(help_text="queued, running, succeeded, failed or cancelled.")
+    status = serializers.CharField(
+        help_text="queued, running, succeeded, failed, cancelled or retried."
+    )
     last_error = serializers.CharField(help_text="The last failure (staff only; empty otherwise).")
 
     class Meta:

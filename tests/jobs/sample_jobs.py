@@ -155,3 +155,28 @@ class QuickMarkJob(MarkJob):
     """MarkJob with a short lease (timeout 5 s), for tests that kill clusters mid-run."""
 
     timeout = 5
+
+
+class FailWithJob(Job):
+    """Fails at once with the exception class named by `kind` (for retry-by-filter tests)."""
+
+    tries = 1
+
+    def __init__(self, kind: str, note: str = ""):
+        self.kind, self.note = kind, note
+
+    def handle(self):
+        raise {"value": ValueError, "lookup": LookupError}[self.kind](f"{self.kind} {self.note}")
+
+
+class TaggedJob(Job):
+    """A job with a model argument that is not the first one, and tags of its own."""
+
+    def __init__(self, label: str, order=None, customer=None):
+        self.label, self.order, self.customer = label, order, customer
+
+    def tags(self):
+        return [f"label:{self.label}"]
+
+    def handle(self):
+        return None

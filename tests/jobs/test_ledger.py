@@ -9,8 +9,9 @@ from django.utils import timezone
 from aktina.jobs import chain, job_dispatched, job_failed, job_succeeded
 from aktina.jobs.broker import runs_deliver
 from aktina.jobs.jobs import RunFailedHooksJob
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobAttempt, JobRun
+from aktina.jobs.retrying import run_retry
 from aktina.jobs.sweeper import runs_expire_leases, runs_prune
 from aktina.jobs.testing import work_off
 from aktina.jobs.worker import perform
@@ -280,11 +281,11 @@ def test_signals_fire_for_dispatch_success_and_failure(
 def test_operator_retry_gives_fresh_tries_and_keeps_history(tmp_path):
     run = BrokenJob.dispatch(str(tmp_path))
     work_off()
-    run_retry(run=JobRun.objects.get(pk=run.pk))
+    again = run_retry(run=JobRun.objects.get(pk=run.pk))
     run.refresh_from_db()
-    assert (run.status, run.attempts) == (Status.QUEUED, 0)
-    assert run.attempt_log.count() == 1
-    with pytest.raises(RunNotChangeable):
+    assert (again.status, again.attempts, again.retry_of_id) == (Status.QUEUED, 0, run.pk)
+    assert (run.status, run.attempt_log.count()) == (Status.RETRIED, 1)
+    with pytest.raises(RunNotChangeable, match="already retried"):
         run_retry(run=run)
 
 

@@ -7,12 +7,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from aktina.core import roles
 from aktina.jobs.models import JobRun
 from aktina.jobs.testing import work_off
 from tests.jobs.sample_jobs import BrokenJob, NoopJob
-from tests.live import ROOT
+from tests.live import ROOT, process_env
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -39,11 +40,16 @@ def test_list_failed_shows_the_error_and_stats_count_per_queue(tmp_path):
 def test_retry_by_id_by_queue_and_all_failed(tmp_path):
     runs = [BrokenJob.dispatch(str(tmp_path)) for _ in range(3)]
     work_off()
-    assert "queued again" in jobs("retry", str(runs[0].pk))
+    assert "queued again as run" in jobs("retry", str(runs[0].pk))
     assert "2 failed run(s) queued again" in jobs("retry", "--queue", "default")
-    assert set(JobRun.objects.values_list("status", flat=True)) == {Status.QUEUED}
+    originals = JobRun.objects.filter(pk__in=[r.pk for r in runs])
+    assert set(originals.values_list("status", flat=True)) == {Status.RETRIED}
+    assert set(JobRun.objects.filter(retry_of__in=runs).values_list("status", flat=True)) == {
+        Status.QUEUED
+    }
     work_off()
     assert "3 failed run(s)" in jobs("retry", "--all-failed")
+    assert "0 failed run(s)" in jobs("retry", "--all-failed")  # the retried ones are not failed
 
 
 def test_cancel_forget_and_flush(tmp_path):
@@ -109,5 +115,42 @@ def test_admin_retry_action_requeues_failed_runs(client, make_user, tmp_path):
     )
     assert response.status_code == 200
     run.refresh_from_db()
-    assert run.status == Status.QUEUED
-    assert run.attempt_log.count() == 1
+    assert run.status == Status.RETRIED
+    assert run.attempt_log.count() == 1  # the history stays with the run that failed
+    again = run.retries.get()
+    assert (again.status, again.attempts, again.payload) == (Status.QUEUED, 0, run.payload)
+
+
+# --- issue 11 §5: commands that crashed or said nothing --------------------------------------
+@pytest.mark.integration
+@pytest.mark.parametrize("target", [["--queue", "default"], ["--all-failed"]])
+def test_retry_by_queue_and_all_failed_retries_every_failed_run(transactional_db, tmp_path, target):
+    # Seven, as reported, and through manage.py on the file database: there the broker's first
+    # send closed the connection that the retry loop's iterator was still reading, after two.
+    runs = [BrokenJob.dispatch(str(tmp_path)) for _ in range(7)]
+    work_off()
+    connection.close()  # the command's process must see our rows
+    out = subprocess.run(
+        [sys.executable, "manage.py", "jobs", "retry", *target],
+        cwd=ROOT, env=process_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "7 failed run(s) queued again" in out.stdout
+    assert JobRun.objects.filter(pk__in=[r.pk for r in runs], status=Status.FAILED).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["jobs", "flush", "--older-than", "99999999d"], "too long"),
+        (["jobs", "list", "--queue", "nope"], "unknown queue 'nope'"),
+        (["jobs", "retry", "--queue", "nope"], "unknown queue 'nope'"),
+    ],
+)
+def test_impossible_arguments_exit_non_zero_with_one_line(args, message):
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode != 0
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert message in out.stderr

@@ -66,6 +66,8 @@ PAGES = {
     ("GET",  "/dashboard/"):                    (302, 302, 302, 200, 200, 200, 200),
     ("GET",  "/dashboard/queues/"):             (302, 302, 302, 200, 200, 200, 200),
     ("POST", "/dashboard/queues/{queue}/retry/"): (302, 302, 302, 403, 403, 302, 302),
+    ("POST", "/dashboard/queues/{queue}/pause/"): (302, 302, 302, 403, 403, 302, 302),
+    ("POST", "/dashboard/queues/{queue}/resume/"): (302, 302, 302, 403, 403, 302, 302),
 }
 # fmt: on
 BODIES = {

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -9,41 +12,69 @@ from aktina.core.commands import (
     parse_duration,
     positive_int,
 )
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_retry, runs_retry_failed
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobRun
+from aktina.jobs.pausing import queue_pause, queue_resume
+from aktina.jobs.retrying import run_retry, runs_retry_matching
 from aktina.jobs.selectors import queue_stats
+from aktina.jobs.tagging import runs_tagged
 
 Status = JobRun.Status
 
 
+def queue_name(text: str) -> str:
+    """An argparse type: a configured queue, else one line naming the configured ones."""
+    if text not in settings.JOBS_QUEUES:
+        raise CommandError(f"unknown queue {text!r}; configured: {', '.join(settings.JOBS_QUEUES)}")
+    return text
+
+
+def past_duration(text: str) -> dt.timedelta:
+    """A duration that still ends after year 1 when counted back from now."""
+    duration = parse_duration(text)
+    try:
+        timezone.now() - duration
+    except OverflowError:
+        raise CommandError(f"{text!r} is too long: it reaches back before year 1") from None
+    return duration
+
+
 class Command(OneLineErrorsCommand):
-    help = "Inspect and recover background jobs: list, retry, cancel, forget, flush, stats."
+    help = "Inspect and recover background jobs: list, retry, pause, resume, cancel, flush, stats."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         ls = sub.add_parser("list", help="recent runs")
         ls.add_argument("--failed", action="store_true")
-        ls.add_argument("--queue")
+        ls.add_argument("--queue", type=queue_name)
+        ls.add_argument("--tag", help="runs with this tag, e.g. order:1234")
         ls.add_argument("--limit", type=positive_int, default=50)
-        retry = sub.add_parser("retry", help="retry failed runs")
-        target = retry.add_mutually_exclusive_group(required=True)
-        target.add_argument("id", nargs="?", type=int)
-        target.add_argument("--queue")
-        target.add_argument("--all-failed", action="store_true")
+        retry = sub.add_parser(
+            "retry", help="retry one run, or the failed runs matching every filter given"
+        )
+        retry.add_argument("id", nargs="?", type=int)
+        retry.add_argument("--queue", type=queue_name)
+        retry.add_argument("--job", help="job class, e.g. orders.jobs.GenerateShippingLabelJob")
+        retry.add_argument("--exception", help="exception class name, e.g. CarrierUnavailable")
+        retry.add_argument("--all-failed", action="store_true")
+        pause = sub.add_parser("pause", help="stop starting runs of a queue (dispatch goes on)")
+        pause.add_argument("queue", type=queue_name)
+        resume = sub.add_parser("resume", help="start a paused queue's runs again")
+        resume.add_argument("queue", type=queue_name)
         cancel = sub.add_parser("cancel", help="cancel a queued run")
         cancel.add_argument("id", type=int)
         forget = sub.add_parser("forget", help="delete a finished run from the ledger")
         forget.add_argument("id", type=int)
         flush = sub.add_parser("flush", help="delete finished runs older than a duration")
-        flush.add_argument("--older-than", required=True, type=parse_duration)
+        flush.add_argument("--older-than", required=True, type=past_duration)
         flush.add_argument("--include-failed", action="store_true")
         sub.add_parser("stats", help="per-queue health")
 
     def handle(self, *args, action, **options):
         getattr(self, f"do_{action}")(**options)
 
-    def do_list(self, *, failed, queue, limit, **_):
-        runs = JobRun.objects.order_by("-id")
+    def do_list(self, *, failed, queue, tag, limit, **_):
+        runs = runs_tagged(tag) if tag else JobRun.objects.order_by("-id")
         if failed:
             runs = runs.filter(status=Status.FAILED)
         if queue:
@@ -56,14 +87,33 @@ class Command(OneLineErrorsCommand):
                 f"{run.job_name.rsplit('.', 1)[-1]} {error}"
             )
 
-    def do_retry(self, *, id, queue, all_failed, **_):
+    def do_retry(self, *, id, queue, job, exception, all_failed, **_):
+        filters = {"queue": queue, "job_name": job, "exception": exception}
+        if (id is not None) == (all_failed or any(filters.values())):
+            raise CommandError(
+                "give a run id, or --all-failed, or filters (--queue/--job/--exception)"
+            )
         if id is not None:
-            run = self._run(id)
-            self._change(run_retry, run)
-            self.stdout.write(f"run {id} queued again")
+            new = self._change(run_retry, self._run(id))
+            self.stdout.write(f"run {id} queued again as run {new.pk}")
             return
-        count = runs_retry_failed(queue=queue)
+        count, refused = runs_retry_matching(**filters)
         self.stdout.write(f"{count} failed run(s) queued again")
+        for reason in refused:
+            self.stderr.write(f"not retried: {reason}")
+
+    def do_pause(self, *, queue, **_):
+        pause = queue_pause(queue=queue)
+        self.stdout.write(
+            f"queue {queue} paused since {pause.paused_at:%Y-%m-%d %H:%M:%S} "
+            f"by {pause.paused_by or pause.paused_by_name}; runs are still accepted"
+        )
+
+    def do_resume(self, *, queue, **_):
+        was_paused = queue_resume(queue=queue)
+        self.stdout.write(
+            f"queue {queue} resumed" if was_paused else f"queue {queue} was not paused"
+        )
 
     def do_cancel(self, *, id, **_):
         self._change(run_cancel, self._run(id))
@@ -78,7 +128,7 @@ class Command(OneLineErrorsCommand):
 
     def do_flush(self, *, older_than, include_failed, **_):
         statuses = [Status.SUCCEEDED, Status.CANCELLED] + (
-            [Status.FAILED] if include_failed else []
+            list(JobRun.FAILURES) if include_failed else []
         )
         cutoff = timezone.now() - older_than
         deleted = JobRun.objects.filter(status__in=statuses, finished_at__lt=cutoff).delete()[1]
@@ -110,6 +160,6 @@ class Command(OneLineErrorsCommand):
 
     def _change(self, service, run):
         try:
-            service(run=run)
+            return service(run=run)
         except RunNotChangeable as exc:
             raise CommandError(str(exc)) from exc
