@@ -85,6 +85,8 @@ class JobRun(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=120, blank=True)
     last_error = models.TextField(blank=True)
+    # What a Django @task function returned (JSON); Job classes return nothing.
+    return_value = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -144,6 +146,8 @@ class JobAttempt(models.Model):
     finished_at = models.DateTimeField()
     worker = models.CharField(max_length=120, blank=True)
     error = models.TextField(blank=True)
+    # The exception's dotted class path, for TaskResult.errors (aktina.jobs.tasks_backend).
+    error_class = models.CharField(max_length=255, blank=True)
     traceback = models.TextField(blank=True)
 
     class Meta:
