@@ -41,11 +41,9 @@ def returns_a_set():
     return {1, 2}
 
 
-@task(tries=3, timeout=60)
-def slow_mark(marks: str, name: str, sleep: float) -> str:
-    mark(marks, name, "start")
-    time.sleep(sleep)
-    mark(marks, name, "end")
+@task
+def mark_task(marks: str, name: str) -> str:
+    mark(marks, name, "ran")
     return name
 
 
@@ -53,3 +51,13 @@ def slow_mark(marks: str, name: str, sleep: float) -> str:
 async def async_add(a, b):
     await asyncio.sleep(0)
     return a + b
+
+
+@task(takes_context=True, tries=3, timeout=60)
+def slow_first_attempt(context, marks: str, name: str, sleep: float) -> dict:
+    """Sleeps on its first attempt only, so a test can kill the worker running it."""
+    mark(marks, name, f"start attempt={context.attempt}")
+    if context.attempt == 1:
+        time.sleep(sleep)
+    mark(marks, name, "end")
+    return {"attempt": context.attempt}
