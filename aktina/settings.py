@@ -313,6 +313,10 @@ TASKS = {
     }
 }
 
+# --- Prometheus metrics (GET /metrics) -------------------------------------------------------
+# The bearer secret a Prometheus server scrapes with; empty: only staff tokens/sessions may read.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- application settings -------------------------------------------------------------------
 ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)

@@ -176,3 +176,20 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class JobCounter(models.Model):
+    """A monotonically growing count of recovery actions (sweeper, sentinel), shared by every
+    process and host so that /metrics can report them: `name` and a `label` (cluster or "")."""
+
+    name = models.CharField(max_length=64)
+    label = models.CharField(max_length=120, blank=True, default="")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "label"], name="jobcounter_name_label"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.label}}} = {self.value}"

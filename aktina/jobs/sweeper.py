@@ -17,6 +17,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from aktina.jobs.broker import messages_send, messages_waiting
+from aktina.jobs.counters import counters_add
 from aktina.jobs.lifecycle import run_expire
 from aktina.jobs.models import JobRun
 from aktina.jobs.queues import cluster_for, queues_served_by
@@ -28,12 +29,15 @@ BATCH = 500
 
 def sweep() -> dict[str, int]:
     """One full pass; returns how many runs each step touched."""
-    return {
-        "expired": runs_expire_leases(),
-        "promoted": runs_promote_due(),
-        "resent": runs_resend_stale(),
-        "pruned": runs_prune(),
-    }
+    return counters_add(
+        group="sweeper",
+        counts={
+            "expired": runs_expire_leases(),
+            "promoted": runs_promote_due(),
+            "resent": runs_resend_stale(),
+            "pruned": runs_prune(),
+        },
+    )
 
 
 def runs_expire_leases() -> int:
