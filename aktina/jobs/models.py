@@ -146,8 +146,9 @@ class JobAttempt(models.Model):
     finished_at = models.DateTimeField()
     worker = models.CharField(max_length=120, blank=True)
     error = models.TextField(blank=True)
-    # The exception's dotted class path, for TaskResult.errors (aktina.jobs.tasks_backend).
-    error_class = models.CharField(max_length=255, blank=True)
+    # The exception's dotted class path, for TaskResult.errors (aktina.jobs.tasks_backend);
+    # a database default so that bulk SQL writers (benchmarks) need not know the column.
+    error_class = models.CharField(max_length=255, blank=True, db_default="")
     traceback = models.TextField(blank=True)
 
     class Meta:
