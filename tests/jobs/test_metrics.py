@@ -85,9 +85,10 @@ def test_scrape_reports_the_ledger_by_queue_and_job(client):
     assert value(samples, "aktina_job_queue_depth", queue="notifications") == 0
     assert value(samples, "aktina_job_oldest_wait_seconds", queue="default") >= 90
     assert value(samples, "aktina_job_oldest_wait_seconds", queue="urgent") == 0
-    finished = "aktina_job_runs_finished"
-    assert value(samples, finished, queue="default", status="succeeded", window="1h") == 3
-    assert value(samples, finished, queue="default", status="failed", window="24h") == 1
+    finished = "aktina_job_runs_finished_last_hour"
+    assert value(samples, finished, queue="default", status="succeeded") == 3
+    assert value(samples, finished, queue="default", status="failed") == 1
+    assert value(samples, finished, queue="urgent", status="succeeded") == 0
 
     noop, broken = NoopJob.job_name, BrokenJob.job_name
     assert value(samples, "aktina_job_wait_seconds_gcount", queue="default", job=noop) == 3
@@ -130,5 +131,5 @@ def test_scrape_costs_the_same_queries_whatever_the_ledger_holds(client, setting
         BrokenJob.dispatch("unused")
     work_off()
     counters_add(group="sentinel", counts={"pool_resets": 1}, label="urgent")
-    # Two counts, one bounded sample per queue, the counters table: no query per run or job.
-    assert queries() == few == 3 + len(settings.JOBS_QUEUES)
+    # Two counts, two bounded samples per queue, the counters table: none per run or job.
+    assert queries() == few == 3 + 2 * len(settings.JOBS_QUEUES)
