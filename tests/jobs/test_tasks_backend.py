@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aktina.jobs.models import JobRun
+from aktina.jobs.sweeper import runs_expire_leases
 from aktina.jobs.tasks_api import (
     InvalidTask,
     TaskResultDoesNotExist,
@@ -259,3 +260,25 @@ def test_a_tampered_task_name_runs_nothing(job_name, tmp_path):
     assert run.status == Status.FAILED
     assert "not a registered @task function" in run.last_error
     assert run.return_value is None
+
+
+def test_a_lease_that_expires_on_the_last_try_fails_the_task_and_says_so(
+    heard, django_capture_on_commit_callbacks
+):
+    result = sample_tasks.add.enqueue(1, 2)
+    run = JobRun.objects.get(pk=int(result.id))
+    # A worker claimed it and died: running, its lease over, its only try spent.
+    JobRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING,
+        attempts=1,
+        started_at=timezone.now(),
+        worker="gone:1",
+        lease_expires_at=timezone.now(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        runs_expire_leases()
+    got = default_task_backend.get_result(result.id)
+    assert got.status == TaskResultStatus.FAILED
+    assert got.errors[0].exception_class_path == "aktina.jobs.exceptions.JobTimedOut"
+    assert got.worker_ids == ["gone:1"]
+    assert ("finished", TaskResultStatus.FAILED, result.id) in heard
