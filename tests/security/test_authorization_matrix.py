@@ -57,6 +57,8 @@ PAGES = {
     ("GET",  "/dashboard/"):                    (302, 302, 302, 200, 200, 200, 200),
     ("GET",  "/dashboard/queues/"):             (302, 302, 302, 200, 200, 200, 200),
     ("POST", "/dashboard/queues/{queue}/retry/"): (302, 302, 302, 403, 403, 302, 302),
+    # Prometheus: staff (or the METRICS_TOKEN bearer, tests/jobs/test_metrics.py); no redirect.
+    ("GET",  "/metrics"):                       (401, 403, 403, 200, 200, 200, 200),
 }
 # fmt: on
 BODIES = {
