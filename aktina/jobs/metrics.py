@@ -31,8 +31,8 @@ from aktina.jobs.models import JobRun
 from aktina.jobs.selectors import QUEUE
 
 Status = JobRun.Status
-SAMPLE = 2000
-FAILED_SAMPLE = 500
+SAMPLE = 500
+FAILED_SAMPLE = 100
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 RUN_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600)
 
