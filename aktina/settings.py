@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import django
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -329,6 +330,27 @@ Q_CLUSTER = {
         for name, conf in JOBS_QUEUES.items()
     },
 }
+
+# --- Django's Tasks API (`@task`) on the job ledger ------------------------------------------
+# Built into Django 6 (`django.tasks`); on 5.2 the `django-tasks` backport provides it.
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")
+TASKS = {
+    "default": {
+        "BACKEND": "aktina.jobs.tasks_backend.LedgerBackend",
+        # QUEUES left out: every queue of JOBS_QUEUES. Defaults for @task functions that do not
+        # pass tries/backoff/timeout themselves.
+        "OPTIONS": {
+            "TRIES": env.int("TASKS_DEFAULT_TRIES", default=1),
+            "BACKOFF": env.list("TASKS_DEFAULT_BACKOFF", cast=float, default=[0]),
+            "TIMEOUT": env.int("TASKS_DEFAULT_TIMEOUT", default=60),
+        },
+    }
+}
+
+# --- Prometheus metrics (GET /metrics) -------------------------------------------------------
+# The bearer secret a Prometheus server scrapes with; empty: only staff tokens/sessions may read.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- application settings -------------------------------------------------------------------
 ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))

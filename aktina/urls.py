@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from aktina.core.auth import TokenObtainView
 from aktina.core.health import health
+from aktina.jobs.metrics import metrics_view
 
 api = [
     path("health/", health, name="health"),
@@ -22,4 +23,5 @@ urlpatterns = [
     path("api/", include(api)),
     path("orders/", include("orders.urls")),
     path("dashboard/", include("analytics.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -16,9 +16,9 @@ class JobsConfig(AppConfig):
 
         from aktina.jobs import startup
 
-        # Workers resolve job names only from this registry, so every app's jobs module is
-        # imported up front.
-        autodiscover_modules("jobs")
+        # Workers resolve job names only from these registries, so every app's jobs and tasks
+        # modules are imported up front.
+        autodiscover_modules("jobs", "tasks")
         for module in settings.JOBS_IMPORT:
             importlib.import_module(module)
         post_spawn.connect(startup.on_worker_spawn, dispatch_uid="aktina-jobs-worker-spawn")

@@ -25,8 +25,8 @@ from django_q.signing import SignedPackage
 
 from aktina.jobs.clock import later_param, later_sql, now_sql
 from aktina.jobs.models import JobRun
-from aktina.jobs.queues import queues_served_by
 from aktina.jobs.pausing import queues_paused
+from aktina.jobs.queues import queues_served_by
 
 logger = logging.getLogger("aktina.jobs")
 

@@ -325,6 +325,7 @@ def _attempt_log(
         finished_at=now,
         worker=run.worker,
         error=_describe(exc),
+        error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
         traceback=redact("".join(tb.format_exception(exc))) if with_traceback else "",
     )
 

@@ -97,6 +97,8 @@ class JobRun(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # What a Django @task function returned (JSON); Job classes return nothing.
+    return_value = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -170,6 +172,9 @@ class JobAttempt(models.Model):
     finished_at = models.DateTimeField()
     worker = models.CharField(max_length=120, blank=True)
     error = models.TextField(blank=True)
+    # The exception's dotted class path, for TaskResult.errors (aktina.jobs.tasks_backend);
+    # a database default so that bulk SQL writers (benchmarks) need not know the column.
+    error_class = models.CharField(max_length=255, blank=True, db_default="")
     traceback = models.TextField(blank=True)
 
     class Meta:
@@ -233,3 +238,20 @@ class QueuePause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} paused"
+
+
+class JobCounter(models.Model):
+    """A monotonically growing count of recovery actions (sweeper, sentinel), shared by every
+    process and host so that /metrics can report them: `name` and a `label` (cluster or "")."""
+
+    name = models.CharField(max_length=64)
+    label = models.CharField(max_length=120, blank=True, default="")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "label"], name="jobcounter_name_label"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.label}}} = {self.value}"

@@ -96,7 +96,8 @@ def queue_timeseries(*, hours: int = 24, now: dt.datetime | None = None) -> list
         for k, b in enumerate(buckets)
     ]
     counts: dict[tuple, dict] = {}
-    for row in per_hour[0].union(*per_hour[1:], all=True):
+    # order_by(): Django 6.1 gives the union the model's default ordering, which it cannot apply.
+    for row in per_hour[0].union(*per_hour[1:], all=True).order_by():
         bucket = buckets[row["k"]]
         entry = counts.setdefault(
             (bucket, row["q"]), {"bucket": bucket, "queue": row["q"], "succeeded": 0, "failed": 0}

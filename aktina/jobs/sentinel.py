@@ -43,6 +43,8 @@ from django_q.conf import Conf
 from django_q.queues import Queue
 from django_q.status import Stat
 
+from aktina.jobs.counters import counters_add
+
 logger = logging.getLogger("aktina.jobs")
 
 
@@ -154,6 +156,7 @@ class ResilientSentinel(q_cluster.Sentinel):
                     os.kill(p.pid, signal.SIGKILL)
         for p in children:
             p.join(timeout=10)
+        counters_add(group="sentinel", counts={"pool_resets": 1}, label=Conf.CLUSTER_NAME)
         runs_hand_back(worker_pids=pids)
         # The old queues may have a lock held by a dead process: only their pipes are read.
         tasks, results = _drain(self.task_queue), _drain(self.result_queue)
@@ -212,6 +215,9 @@ def runs_hand_back(*, worker_pids: list[int]) -> int:
             lease_expires_at=db_now() - timedelta(microseconds=1)
         )
         if expired:
+            counters_add(
+                group="sentinel", counts={"runs_handed_back": expired}, label=Conf.CLUSTER_NAME
+            )
             runs_expire_leases()
         return expired
     except Exception:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from aktina.jobs.clock import db_now
+from aktina.jobs.counters import counters_add
 from aktina.jobs.lifecycle import run_expire
 from aktina.jobs.models import JobRun
 
@@ -27,7 +28,9 @@ BATCH = 500
 
 def sweep() -> dict[str, int]:
     """One full pass; returns how many runs each step touched."""
-    return {"expired": runs_expire_leases(), "pruned": runs_prune()}
+    return counters_add(
+        group="sweeper", counts={"expired": runs_expire_leases(), "pruned": runs_prune()}
+    )
 
 
 def runs_expire_leases() -> int:

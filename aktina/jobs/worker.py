@@ -26,6 +26,7 @@ from aktina.jobs.lifecycle import (
 from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.serialization import ModelMissing, load_arguments
 from aktina.jobs.signals import job_started
+from aktina.jobs.tasks_backend import is_task_run, task_run_execute
 
 logger = logging.getLogger("aktina.jobs")
 # What `perform`/`execute` report for an attempt that no longer held the run when it ended.
@@ -65,6 +66,8 @@ def execute(run: JobRun) -> str:
     job_started.send(sender=JobRun, run=run)
     if run.unique_until_processing and run.unique_active:
         run_release_unique_key(run=run)
+    if is_task_run(run):  # a Django @task function (aktina.jobs.tasks_backend)
+        return task_run_execute(run)
     job = _job_build(run)
     if isinstance(job, str):
         return job

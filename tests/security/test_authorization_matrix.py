@@ -68,6 +68,8 @@ PAGES = {
     ("POST", "/dashboard/queues/{queue}/retry/"): (302, 302, 302, 403, 403, 302, 302),
     ("POST", "/dashboard/queues/{queue}/pause/"): (302, 302, 302, 403, 403, 302, 302),
     ("POST", "/dashboard/queues/{queue}/resume/"): (302, 302, 302, 403, 403, 302, 302),
+    # Prometheus: staff (or the METRICS_TOKEN bearer, tests/jobs/test_metrics.py); no redirect.
+    ("GET",  "/metrics"):                       (401, 403, 403, 200, 200, 200, 200),
 }
 # fmt: on
 BODIES = {
