@@ -211,7 +211,10 @@ SPECTACULAR_SETTINGS = {
         )
     },
     # Replaces drf-spectacular's own enum hook (it leaves the error `code` enums colliding).
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "aktina.core.schema.attr_index_patterns",
+    ],
 }
 DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "aktina.core.api.AktinaExceptionHandler",
