@@ -382,6 +382,7 @@ def main() -> None:
         THROTTLE_ORDER_CREATE="1000000/min",
         THROTTLE_AUTH="100000/min",
     )
+    from django.conf import settings
     from django.db import connection
 
     customers = seed_ample_stock(args.threads)
@@ -390,8 +391,6 @@ def main() -> None:
         count_queries(20)
         profile_inline(args.n)
         return
-    from django.conf import settings
-
     # The e-mail the inline runs send: counted in their statements, not printed here.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     inline = inline_cost(args.n)
