@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CHAOS_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Its own database on the test server; CHAOS_DATABASE_NAME lets parallel runs keep apart.
+DATABASE_NAME = os.environ.get("CHAOS_DATABASE_NAME", "aktina_chaos_ci")
 
 
 def chaos_database_url() -> str:
@@ -25,7 +27,7 @@ def chaos_database_url() -> str:
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/aktina_chaos_ci"
+    return f"postgres://{user}{password}@{host}:{port}/{DATABASE_NAME}"
 
 
 def redis_reachable() -> bool:
@@ -71,3 +73,13 @@ def test_hundred_orders_survive_killed_workers_and_restarted_clusters():
         0,
         0,
     ), output[-4000:]
+    # Counted where a duplicate would escape: shipments the recording carrier created, e-mails
+    # handed to the recording mail backend; and every failure accounted for.
+    assert result["unexpected_failed"] == 0, output[-4000:]
+    assert (result["duplicate_shipments"], result["duplicate_notifications"]) == (0, 0), output[
+        -4000:
+    ]
+    assert result["metrics_match_rebuild"] is True, output[-4000:]
+    # At-least-once calls: a repeat only where a kill cut a call short; never fewer than one.
+    assert 1.0 <= result["carrier_calls_per_shipped_order"] <= 1.5, output[-4000:]
+    assert 1.0 <= result["emails_per_notification"] <= 1.5, output[-4000:]
