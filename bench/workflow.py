@@ -15,13 +15,14 @@ that is the work the cluster had to do. ceiling = raw rate / jobs_per_order; rat
 orders_per_s / ceiling. Medians over rounds. Last line is JSON.
 
 Before the servers start, the inline cost: N orders placed with the service in this process,
-their runs performed one after another through the worker's own code path (`perform`), in
-the order a cluster takes them (by `available_at`; a run waiting only for the analytics
-coalescing delay is made due, the label is not): `inline_orders_per_s` and
-`statements_per_order` (the cache table left out, as tests/orders/test_statement_budget.py
-counts them). `ratio_to_inline` = queued orders/s / inline orders/s: what the queue and the
-second core buy. After the rounds, orders are posted at a steady half of the measured
-throughput (paced, not a burst) and their create -> `fulfilling` latency is reported.
+one at a time, each order's runs performed through the worker's own code path (`perform`)
+before the next is placed, in the order a cluster takes them (by `available_at`; a run
+waiting only for the analytics coalescing delay is made due, the label is not):
+`inline_orders_per_s` and `statements_per_order` (the cache table left out, as
+tests/orders/test_statement_budget.py counts them). `ratio_to_inline` = queued orders/s /
+inline orders/s: what the queue and the second core buy. After the rounds, orders are posted
+at a steady half of the measured throughput (paced, not a burst) and their create ->
+`fulfilling` latency is reported. `--inline-only` stops after the inline cost.
 
 `--profile` starts no server: it counts SQL statements and inline time per job class, then
 cProfiles `aktina.jobs.testing.work_off` over n orders placed with the service.
@@ -190,7 +191,11 @@ def inline_cost(n: int, seed: int = 7) -> dict:
         # The cache is the database here and Redis in production: left out, as in the test.
         return sum(1 for q in ctx.captured_queries if "aktina_cache" not in q["sql"])
 
-    # Choosing the next run (and shifting its time) is the broker's part, not counted.
+    # One order at a time, each run to `fulfilling` before the next is placed: the serial cost
+    # of an order, with its burst coalesced as on an idle cluster. (A batch placed at once
+    # outruns the coalescing window in a single process: every early order's analytics run
+    # comes due before its fulfilment, which a queued cluster pays only when its wait is as
+    # long.) Choosing the next run and shifting its time is the broker's part, not counted.
     started = time.perf_counter()
     for k in range(n):
         # Django keeps the last 9 000 statements; a full log would make the capture empty.
@@ -199,16 +204,16 @@ def inline_cost(n: int, seed: int = 7) -> dict:
             order = order_create(customer=customers[k % len(customers)], items=small_items(rng))
         statements += counted(ctx)
         ids.append(order.pk)
-    while (run := _next_due_run(horizon)) is not None:
-        # Its time has come, as the broker would deliver it: the coalescing delay passed.
-        JobRun.objects.filter(pk=run.pk, available_at__gt=timezone.now()).update(
-            available_at=timezone.now()
-        )
-        connection.queries_log.clear()
-        with CaptureQueriesContext(connection) as ctx:
-            perform(run.pk, run.timeout)
-        statements += counted(ctx)
-        executed += 1
+        while (run := _next_due_run(horizon)) is not None:
+            # Its time has come, as the broker would deliver it: the coalescing delay passed.
+            JobRun.objects.filter(pk=run.pk, available_at__gt=timezone.now()).update(
+                available_at=timezone.now()
+            )
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as ctx:
+                perform(run.pk, run.timeout)
+            statements += counted(ctx)
+            executed += 1
     elapsed = time.perf_counter() - started
     fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING).count()
     if fulfilling != n:
@@ -375,6 +380,7 @@ def main() -> None:
         "--profile", action="store_true", help="no servers: cProfile the jobs inline and exit"
     )
     parser.add_argument("--verbose-sql", action="store_true")
+    parser.add_argument("--inline-only", action="store_true", help="no servers: inline cost")
     args = parser.parse_args()
     env = setup_django(
         args.database_url,
@@ -403,6 +409,9 @@ def main() -> None:
         f"{inline['executed_per_order']:.2f} runs executed/order",
         flush=True,
     )
+    if args.inline_only:
+        print(json.dumps({k: round(v, 2) for k, v in inline.items()}))
+        return
     connection.close()
 
     server = WebServer(env, workers=args.web_workers)
