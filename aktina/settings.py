@@ -368,6 +368,9 @@ ORDER_CARRIER_CLIENT = env.str("ORDER_CARRIER_CLIENT", default="orders.carriers.
 ML_KEEP_RUNS = env.int("ML_KEEP_RUNS", default=3)
 ML_FORECAST_FREQ = env.str("ML_FORECAST_FREQ", default="W")
 ML_FORECAST_HORIZON = env.int("ML_FORECAST_HORIZON", default=8)
+# An order's analytics run waits this long so the status changes of one burst (placed,
+# approved, fulfilling) coalesce into one run that reads the latest state.
+ANALYTICS_COALESCE_SECONDS = env.float("ANALYTICS_COALESCE_SECONDS", default=10.0)
 QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)
 # Per-queue overrides, e.g. "urgent=60,analytics=900".
 QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE = env.dict(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.conf import settings
+
 from aktina.jobs import Job
 from analytics.services import metrics_apply_order
 
@@ -14,7 +16,9 @@ class GenerateOrderAnalyticsJob(Job):
     # A deleted order's contribution is removed by the post_delete receiver.
     delete_when_missing_models = True
     # A burst of status changes collapses into one waiting run, which reads the latest state;
-    # the key is freed when the run starts, so a change during the run queues another.
+    # the key is freed when the run starts, so a change during the run queues another. The
+    # run waits ANALYTICS_COALESCE_SECONDS so that the burst has happened by then: placement,
+    # approval and fulfilment of one order then cost one run, not two or three.
     unique_until_processing = True
 
     def __init__(self, order):
@@ -22,6 +26,12 @@ class GenerateOrderAnalyticsJob(Job):
 
     def unique_id(self) -> str:
         return f"order-analytics-{self.order.pk}"
+
+    def to_spec(self) -> dict:
+        spec = super().to_spec()
+        if self._delay is None:
+            spec["delay"] = settings.ANALYTICS_COALESCE_SECONDS
+        return spec
 
     def handle(self) -> None:
         metrics_apply_order(order_id=self.order.pk)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Subquery, Sum
 from django.utils import timezone
 
 from analytics.models import (
@@ -99,36 +99,66 @@ def _difference(old: OrderContribution | None, new: OrderContribution | None) ->
     return diff
 
 
+# kind -> (model, key fields, the fields increments add to: every one, as a new row needs them)
 _TARGETS = {
-    "day": (DailyMetric, ("day",)),
-    "status": (DailyStatusMetric, ("day", "status")),
-    "customer": (CustomerMetric, ("customer_id",)),
-    "product": (ProductMetric, ("product_id",)),
+    "day": (
+        DailyMetric,
+        ("day",),
+        ("orders", "orders_booked", "revenue", "lead_time_orders", "lead_time_total_seconds"),
+    ),
+    "status": (DailyStatusMetric, ("day", "status"), ("orders",)),
+    "customer": (CustomerMetric, ("customer_id",), ("orders", "revenue")),
+    "product": (ProductMetric, ("product_id",), ("units", "revenue", "orders")),
 }
 
 
-def _bump(model, key: dict, fields: dict) -> None:
-    """Add `fields` to the row `key` (creating it); drop the row when its orders reach 0."""
-    increments = {name: F(name) + value for name, value in fields.items()}
-    if not model.objects.filter(**key).update(**increments):
-        try:
-            with transaction.atomic():
-                model.objects.create(**key, **fields)
-        except IntegrityError:
-            # Another order created the row meanwhile: add to it.
-            model.objects.filter(**key).update(**increments)
-    if fields.get("orders", 0) < 0:
-        model.objects.filter(**key, orders__lte=0).delete()
+def _upsert_add(
+    model, names: tuple[str, ...], fields: tuple[str, ...], rows: list[tuple[tuple, dict]]
+) -> None:
+    """Add each row's increments to the aggregate row with that key, creating missing rows,
+    in one `INSERT ... ON CONFLICT DO UPDATE` (SQLite >= 3.24 and PostgreSQL); then drop the
+    rows whose orders reached 0.
+
+    Rows go in key order: two runs touching the same rows lock them in the same order.
+    """
+    rows = sorted(rows, key=lambda row: row[0])
+    meta = model._meta
+    keys = [meta.get_field(name) for name in names]
+    values = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in keys + values)
+    row = "(" + ", ".join(["%s"] * (len(keys) + len(values))) + ")"
+    placeholders = ", ".join([row] * len(rows))
+    updates = ", ".join(f"{quote(f.column)} = t.{quote(f.column)} + excluded.{quote(f.column)}"
+                        for f in values)  # fmt: skip
+    params = []
+    for key, increments in rows:
+        params += [f.get_db_prep_value(v, connection) for f, v in zip(keys, key, strict=True)]
+        params += [f.get_db_prep_value(increments.get(f.name, 0), connection) for f in values]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} AS t ({columns}) VALUES {placeholders} "
+            f"ON CONFLICT ({', '.join(quote(f.column) for f in keys)}) DO UPDATE SET {updates}",
+            params,
+        )
+    shrunk = [key for key, increments in rows if increments.get("orders", 0) < 0]
+    if shrunk:
+        which = Q()
+        for key in shrunk:
+            which |= Q(**dict(zip(names, key, strict=True)))
+        model.objects.filter(which, orders__lte=0).delete()
 
 
 def _customer_dates_refresh(customer_id: int) -> None:
     # Min/max cannot be undone incrementally: re-read them from this customer's contributions
-    # (two probes of the (customer_id, booked, placed_at) index, bounded by their orders).
-    booked = OrderContribution.objects.filter(customer_id=customer_id, booked=True)
-    first = booked.order_by("placed_at").values_list("placed_at", flat=True).first()
-    last = booked.order_by("-placed_at").values_list("placed_at", flat=True).first()
+    # (two probes of the (customer_id, booked, placed_at) index, bounded by their orders), in
+    # the UPDATE itself.
+    booked = OrderContribution.objects.filter(customer_id=customer_id, booked=True).values(
+        "placed_at"
+    )
     CustomerMetric.objects.filter(customer_id=customer_id).update(
-        first_order_at=first, last_order_at=last
+        first_order_at=Subquery(booked.order_by("placed_at")[:1]),
+        last_order_at=Subquery(booked.order_by("-placed_at")[:1]),
     )
 
 
@@ -153,15 +183,17 @@ def metrics_apply_order(*, order_id: int) -> bool:
     diff = _difference(old, new)
     changed = bool(diff) or (old is None) != (new is None)
     if new is not None:
-        new.save()
+        # One statement, not save()'s UPDATE-then-INSERT for a new primary key.
+        new.save(force_insert=old is None, force_update=old is not None)
     elif old is not None:
         old.delete()
-    for (kind, *key), fields in sorted(diff.items(), key=lambda kv: repr(kv[0])):
-        model, names = _TARGETS[kind]
-        _bump(model, dict(zip(names, key, strict=True)), fields)
-    for kind, *key in diff:
-        if kind == "customer":
-            _customer_dates_refresh(key[0])
+    by_kind: dict[str, list[tuple[tuple, dict]]] = defaultdict(list)
+    for (kind, *key), fields in diff.items():
+        by_kind[kind].append((tuple(key), fields))
+    for kind in sorted(by_kind):
+        _upsert_add(*_TARGETS[kind], by_kind[kind])
+    for (customer_id,), _ in by_kind.get("customer", []):
+        _customer_dates_refresh(customer_id)
     if changed:
         transaction.on_commit(dashboard_invalidate)
     return changed

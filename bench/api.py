@@ -5,13 +5,17 @@ lists, next to a minimal DRF endpoint doing one insert, in the same run.
                         [--threads 8] [--web-workers 4] [--rounds 2] [--cluster]
 
 One gunicorn serves both (settings `bench.ceiling_settings`: the app's settings and URLs plus
-`POST /bench/ceiling/`). Phases alternate (app, ceiling) `--rounds` times, `--seconds` in all
-per kind. The app mix: every other request `POST /api/orders/` (a small order, which writes the
-order, its lines, the status change, the approval run and its broker message), the others
-`GET /api/orders/` (first page, the customer's own orders). Throttles are raised for the run;
+`POST /bench/ceiling/`). Phases alternate (app, create, ceiling) `--rounds` times, `--seconds`
+in all per kind. `create`: every request `POST /api/orders/`; `ratio` = its requests/s / the
+ceiling's, and p99 its latency. The app mix: every other request `POST /api/orders/` (a small
+order: the order, its lines, the status change, the approval run and its broker message), the
+others `GET /api/orders/` (first page, the customer's own orders). Throttles are raised for the run;
 the cache (throttle counters) is Redis as in production unless `--redis-url ''`.
 No cluster runs unless `--cluster` (the request path alone is measured; the dispatched jobs wait
-in the ledger). Last line is JSON; ratio = app requests/s / ceiling requests/s.
+in the ledger). Last line is JSON; `mix_ratio` = mix requests/s / ceiling requests/s.
+
+`--profile N` starts no server: N order creations through DRF's test client in this process,
+under cProfile, with the SQL statements each costs; prints where the time goes.
 """
 
 from __future__ import annotations
@@ -37,8 +41,55 @@ def app_request(client: ApiClient, i: int):
     return client.get("/api/orders/")
 
 
+def create_request(client: ApiClient, i: int):
+    return client.order_create(small_items(random.Random(i)))
+
+
 def ceiling_request(client: ApiClient, i: int):
     return client.post("/bench/ceiling/")
+
+
+def profile_create(n: int, username: str) -> None:
+    """Where one order creation's time goes, in process (no HTTP server, no network)."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(username=username))
+    rng = random.Random(3)
+
+    def create() -> None:
+        response = client.post("/api/orders/", {"items": small_items(rng)}, format="json")
+        if response.status_code != 201:
+            raise RuntimeError(f"order create: {response.status_code} {response.content[:300]}")
+
+    for _ in range(20):
+        create()  # warm: imports, content types, compiled regexes
+    with CaptureQueriesContext(connection) as ctx:
+        create()
+    print(f"one order creation: {len(ctx.captured_queries)} SQL statements")
+    for q in ctx.captured_queries:
+        print(f"  {q['time']:>6s} s  {q['sql'][:110]}")
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for _ in range(n):
+        create()
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    print(f"{n} creations in process: {elapsed / n * 1000:.2f} ms each")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    print(out.getvalue())
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
+    print(out.getvalue())
 
 
 def main() -> None:
@@ -56,6 +107,7 @@ def main() -> None:
         default="redis://127.0.0.1:6379/14",
         help="cache (throttle counters) as in production; '' for the database cache",
     )
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
     args = parser.parse_args()
     cache_env = (
         {"REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": f"api-bench-{time.time_ns()}"}
@@ -73,18 +125,22 @@ def main() -> None:
     from django.db import connection
 
     customers = seed_ample_stock(args.threads)
+    if args.profile:
+        profile_create(args.profile, customers[0])
+        return
     connection.close()
     env["DJANGO_SETTINGS_MODULE"] = "bench.ceiling_settings"
     server = WebServer(env, workers=args.web_workers)
     cluster = Cluster(env) if args.cluster else None
     phase = args.seconds / args.rounds
-    results = {"app": [], "ceiling": []}
+    kinds = {"app": app_request, "create": create_request, "ceiling": ceiling_request}
+    results = {kind: [] for kind in kinds}
     try:
         clients = [ApiClient(server.url, name, PASSWORD) for name in customers]
         hammer(clients, app_request, seconds=3)  # warm up both paths in every worker
         hammer(clients, ceiling_request, seconds=2)
         for r in range(args.rounds):
-            for kind, request in (("app", app_request), ("ceiling", ceiling_request)):
+            for kind, request in kinds.items():
                 tally, elapsed = hammer(clients, request, seconds=phase)
                 results[kind].append((tally, elapsed))
                 print(
@@ -103,7 +159,8 @@ def main() -> None:
 
     app_latencies = [ms for t, _ in results["app"] for ms in t.latencies_ms]
     ceiling_latencies = [ms for t, _ in results["ceiling"] for ms in t.latencies_ms]
-    app_rate, ceiling_rate = rate("app"), rate("ceiling")
+    create_latencies = [ms for t, _ in results["create"] for ms in t.latencies_ms]
+    app_rate, create_rate, ceiling_rate = rate("app"), rate("create"), rate("ceiling")
     print(
         f"database: {connection.vendor}; gunicorn workers {args.web_workers}; client threads "
         f"{args.threads}; {args.rounds} rounds of {phase:.0f} s per kind; cluster: "
@@ -123,7 +180,11 @@ def main() -> None:
                 "p99_ms": round(percentile(app_latencies, 99), 1),
                 "errors": sum(t.errors for t, _ in results["app"]),
                 "ceiling_requests_per_s": round(ceiling_rate, 1),
-                "ratio": round(app_rate / ceiling_rate, 3),
+                "mix_ratio": round(app_rate / ceiling_rate, 3),
+                "create_requests_per_s": round(create_rate, 1),
+                "create_p50_ms": round(percentile(create_latencies, 50), 1),
+                "create_p99_ms": round(percentile(create_latencies, 99), 1),
+                "ratio": round(create_rate / ceiling_rate, 3),
             }
         )
     )

@@ -17,6 +17,11 @@ Every `--kill-every` seconds a random grandchild of a qcluster (a worker, the pu
 monitor) gets SIGKILL; `--restarts` times a whole cluster's process group is SIGKILLed and
 started again. Then the run waits for quiescence and checks the invariants (see `check`).
 
+Effects outside the database are counted where a duplicate would escape (bench/recording.py):
+a recording carrier counts every call and every shipment it creates (it honours an idempotency
+key, and without one ships again on every call), a recording mail backend every e-mail handed
+to it. After quiescence the incremental metrics are compared with a full rebuild.
+
 Recovery is made fast for the run only: lease grace 4 s, sweeper every 1 s, redelivery after 10 s,
 and (through JOBS_IMPORT=bench.chaos, imported by every process) every job class's timeout capped
 at CHAOS_JOB_TIMEOUT (20 s) and its backoff set to [1, 2] s: a killed run is retried after its
@@ -143,7 +148,12 @@ def run(
         ORDER_CARRIER_RATE_LIMIT="10000",
         THROTTLE_ORDER_CREATE="1000000/min",
         THROTTLE_AUTH="100000/min",
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        # Real duplicate effects are counted where they would escape: every carrier call and
+        # every e-mail handed to the mail backend, recorded in Redis by all processes.
+        ORDER_CARRIER_CLIENT="bench.recording.RecordingCarrier",
+        EMAIL_BACKEND="bench.recording.RecordingEmailBackend",
+        CHAOS_RECORD_REDIS_URL=redis_url,
+        CHAOS_RECORD_PREFIX=f"chaos-record-{os.getpid()}-{time.time_ns()}",
         PYTHONUNBUFFERED="1",
     )
     from django.db import connection
@@ -420,12 +430,14 @@ def check(placed: dict[int, tuple[str, str | None, int]], data: dict) -> dict:
         "order_approval_requested",
         "inventory_shortage",
     ]
+    notification_duplicates = 0
     for row in (
         Notification.objects.filter(kind__in=once)
         .values("recipient_id", "kind", "order_id")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
     ):
+        notification_duplicates += row["n"] - 1
         duplicates.append(
             f"notification {row['kind']} for order {row['order_id']} sent "
             f"{row['n']} times to user {row['recipient_id']}"
@@ -444,12 +456,66 @@ def check(placed: dict[int, tuple[str, str | None, int]], data: dict) -> dict:
         )
         .values("id", "job_name", "attempts", "last_error")[:20]
     )
+    unexpected_failed_count = (
+        JobRun.objects.filter(status=JobRun.Status.FAILED)
+        .exclude(
+            job_name="orders.jobs.ProcessOrderFulfillmentJob",
+            last_error__contains="not enough stock",
+        )
+        .count()
+    )
+
+    # 6. effects outside the database, counted by the recording carrier and mail backend
+    from bench.recording import tally
+
+    recorded = tally()
+    shipped = [o for o in placed if status.get(o) in (S.SHIPPED, S.COMPLETED)]
+    extra_shipments = {o: n - 1 for o, n in recorded["shipments"].items() if n > 1}
+    for order_id, extra in sorted(extra_shipments.items()):
+        duplicates.append(f"order {order_id}: the carrier created {extra + 1} shipments")
+    for order_id in shipped:
+        if recorded["shipments"].get(order_id, 0) == 0:
+            problems.append(f"order {order_id} is shipped but the carrier created no shipment")
+    emailed = Notification.objects.exclude(recipient__email="").count()
+    per_email = collections.Counter((tuple(m["to"]), m["subject"]) for m in recorded["emails"])
+
+    # 7. after quiescence the incremental metrics equal a full rebuild
+    incremental = _metrics_snapshot()
+    from analytics.services import metrics_rebuild
+
+    metrics_rebuild()
+    rebuilt = _metrics_snapshot()
+    metric_diffs = [
+        f"{name}: incremental {incremental[name].get(k)} rebuild {rebuilt[name].get(k)}"
+        for name in rebuilt
+        for k in incremental[name].keys() | rebuilt[name].keys()
+        if incremental[name].get(k) != rebuilt[name].get(k)
+    ]
+
+    calls = sum(recorded["carrier_calls"].values())
     return {
         "orders": len(placed),
         "lost_runs": len(lost),
         "duplicate_effects": len(duplicates),
         "invariant_violations": len(problems),
+        "unexpected_failed": unexpected_failed_count,
+        "duplicate_shipments": sum(extra_shipments.values()),
+        "duplicate_notifications": notification_duplicates,
+        "carrier_calls_per_shipped_order": round(calls / len(shipped), 3) if shipped else None,
+        "emails_per_notification": (
+            round(len(recorded["emails"]) / emailed, 3) if emailed else None
+        ),
+        "metrics_match_rebuild": not metric_diffs,
         "details": {
+            "carrier_calls": calls,
+            "shipped_orders": len(shipped),
+            "orders_called_twice": sorted(o for o, n in recorded["carrier_calls"].items() if n > 1)[
+                :30
+            ],
+            "emails": len(recorded["emails"]),
+            "notifications_with_email": emailed,
+            "emails_repeated": sum(n - 1 for n in per_email.values() if n > 1),
+            "metric_differences": metric_diffs[:30],
             "states": {f"{k}/{a}/{s}": n for (k, a, s), n in sorted(by_state.items(), key=str)},
             "problems": problems[:30],
             "duplicates": duplicates[:30],
@@ -464,6 +530,24 @@ def check(placed: dict[int, tuple[str, str | None, int]], data: dict) -> dict:
             "last_start_age_s": _last_start_age(),
             "expired_attempts": _expired_attempts(),
         },
+    }
+
+
+def _metrics_snapshot() -> dict[str, dict]:
+    from analytics.models import CustomerMetric, DailyMetric, DailyStatusMetric, ProductMetric
+
+    def rows(model, key: tuple[str, ...]) -> dict:
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+        return {
+            tuple(row[k] for k in key): tuple(row[f] for f in fields)
+            for row in model.objects.values(*fields)
+        }
+
+    return {
+        "daily": rows(DailyMetric, ("day",)),
+        "daily_status": rows(DailyStatusMetric, ("day", "status")),
+        "customer": rows(CustomerMetric, ("customer_id",)),
+        "product": rows(ProductMetric, ("product_id",)),
     }
 
 
@@ -516,18 +600,13 @@ def main() -> None:
     )
     details = result.pop("details")
     print(json.dumps(details, indent=1, default=str))
-    print(
-        json.dumps(
-            {
-                "orders": result["orders"],
-                "kills": result["kills"],
-                "lost_runs": result["lost_runs"],
-                "duplicate_effects": result["duplicate_effects"],
-                "invariant_violations": result["invariant_violations"],
-                "drain_s": result["drain_s"],
-            }
-        )
-    )
+    keys = (
+        "orders", "kills", "lost_runs", "duplicate_effects", "invariant_violations",
+        "unexpected_failed", "duplicate_shipments", "duplicate_notifications",
+        "carrier_calls_per_shipped_order", "emails_per_notification", "metrics_match_rebuild",
+        "drain_s",
+    )  # fmt: skip
+    print(json.dumps({k: result[k] for k in keys}))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,9 @@ class WebServer:
         )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 240) -> None:
+        # Generous: each worker imports the whole app (pandas and scikit-learn through ml.jobs),
+        # which takes 30 s and more on a loaded 2-core machine.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -86,6 +88,7 @@ class WebServer:
                 if requests.get(f"{self.url}/api/health/", timeout=2).status_code < 500:
                     return
             time.sleep(0.2)
+        self.stop()  # not left behind by a caller whose constructor raised
         raise TimeoutError("web server did not start")
 
     def stop(self) -> None:

@@ -14,6 +14,16 @@ jobs_per_order counts every run the workflow dispatched due for execution while 
 that is the work the cluster had to do. ceiling = raw rate / jobs_per_order; ratio =
 orders_per_s / ceiling. Medians over rounds. Last line is JSON.
 
+Before the servers start, the inline cost: N orders placed with the service in this process,
+one at a time, each order's runs performed through the worker's own code path (`perform`)
+before the next is placed, in the order a cluster takes them (by `available_at`; a run
+waiting only for the analytics coalescing delay is made due, the label is not):
+`inline_orders_per_s` and `statements_per_order` (the cache table left out, as
+tests/orders/test_statement_budget.py counts them). `ratio_to_inline` = queued orders/s /
+inline orders/s: what the queue and the second core buy. After the rounds, orders are posted
+at a steady half of the measured throughput (paced, not a burst) and their create ->
+`fulfilling` latency is reported. `--inline-only` stops after the inline cost.
+
 `--profile` starts no server: it counts SQL statements and inline time per job class, then
 cProfiles `aktina.jobs.testing.work_off` over n orders placed with the service.
 """
@@ -145,6 +155,112 @@ def workflow_round(clients: list[ApiClient], n: int, seed: int) -> dict:
     }
 
 
+def _next_due_run(horizon_s: float):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from aktina.jobs.models import JobRun
+
+    horizon = timezone.now() + dt.timedelta(seconds=horizon_s)
+    return (
+        JobRun.objects.filter(status=JobRun.Status.QUEUED, available_at__lte=horizon)
+        .order_by("available_at", "id")
+        .first()
+    )
+
+
+def inline_cost(n: int, seed: int = 7) -> dict:
+    """N orders placed with the service and their runs performed here, one process, no broker
+    and no HTTP: orders/s, statements and executed runs per order."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from aktina.jobs.models import JobRun
+    from aktina.jobs.worker import perform
+    from orders.models import Order
+    from orders.services import order_create
+
+    customers = list(get_user_model().objects.filter(username__startswith="bench-customer-"))
+    rng = random.Random(seed)
+    horizon = settings.ANALYTICS_COALESCE_SECONDS + 1
+    executed = statements = 0
+    ids = []
+
+    def counted(ctx) -> int:
+        # The cache is the database here and Redis in production: left out, as in the test.
+        return sum(1 for q in ctx.captured_queries if "aktina_cache" not in q["sql"])
+
+    # One order at a time, each run to `fulfilling` before the next is placed: the serial cost
+    # of an order, with its burst coalesced as on an idle cluster. (A batch placed at once
+    # outruns the coalescing window in a single process: every early order's analytics run
+    # comes due before its fulfilment, which a queued cluster pays only when its wait is as
+    # long.) Choosing the next run and shifting its time is the broker's part, not counted.
+    started = time.perf_counter()
+    for k in range(n):
+        # Django keeps the last 9 000 statements; a full log would make the capture empty.
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            order = order_create(customer=customers[k % len(customers)], items=small_items(rng))
+        statements += counted(ctx)
+        ids.append(order.pk)
+        while (run := _next_due_run(horizon)) is not None:
+            # Its time has come, as the broker would deliver it: the coalescing delay passed.
+            JobRun.objects.filter(pk=run.pk, available_at__gt=timezone.now()).update(
+                available_at=timezone.now()
+            )
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as ctx:
+                perform(run.pk, run.timeout)
+            statements += counted(ctx)
+            executed += 1
+    elapsed = time.perf_counter() - started
+    fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING).count()
+    if fulfilling != n:
+        raise RuntimeError(f"inline: {fulfilling} of {n} orders reached fulfilling")
+    return {
+        "orders_per_s": n / elapsed,
+        "statements_per_order": statements / n,
+        "executed_per_order": executed / n,
+    }
+
+
+def half_load_latencies(clients: list[ApiClient], rate: float, n: int, seed: int) -> list[float]:
+    """Post n orders at a steady `rate` orders/s (each client thread keeps its own schedule),
+    wait for them to reach fulfilling; create -> fulfilling latencies in ms."""
+    from orders.models import Order
+
+    ids: list[int] = []
+    lock = threading.Lock()
+    started = time.perf_counter() + 0.2
+    interval = len(clients) / rate
+
+    def work(k: int) -> None:
+        rng = random.Random(seed * 1000 + k)
+        for i, _ in enumerate(range(k, n, len(clients))):
+            # Open-loop pacing: the next request goes at its time, however long the last took.
+            due = started + k / rate + i * interval
+            time.sleep(max(0.0, due - time.perf_counter()))
+            response = clients[k].order_create(small_items(rng))
+            if response.status_code != 201:
+                raise RuntimeError(f"order create: {response.status_code} {response.text[:300]}")
+            with lock:
+                ids.append(response.json()["id"])
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for future in [pool.submit(work, k) for k in range(len(clients))]:
+            future.result()
+    fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING)
+    wait_for(lambda: fulfilling.count() == n, timeout=900, interval=0.1)
+    return [
+        (f - c).total_seconds() * 1000
+        for c, f in fulfilling.values_list("created_at", "fulfillment_started_at")
+    ]
+
+
 def run_timings() -> dict[str, tuple[float, float, int]]:
     """Per job class: median run time and median wait (ms) from the ledger, and the count."""
     from aktina.jobs.models import JobRun
@@ -262,10 +378,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--raw-n", type=int, default=1000)
+    parser.add_argument("--half-load-n", type=int, default=200, help="orders at half load")
     parser.add_argument(
         "--profile", action="store_true", help="no servers: cProfile the jobs inline and exit"
     )
     parser.add_argument("--verbose-sql", action="store_true")
+    parser.add_argument("--inline-only", action="store_true", help="no servers: inline cost")
     args = parser.parse_args()
     env = setup_django(
         args.database_url,
@@ -276,15 +394,26 @@ def main() -> None:
         THROTTLE_ORDER_CREATE="1000000/min",
         THROTTLE_AUTH="100000/min",
     )
+    from django.conf import settings
     from django.db import connection
 
     customers = seed_ample_stock(args.threads)
     if args.profile:
-        from django.conf import settings
-
         settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
         count_queries(20)
         profile_inline(args.n)
+        return
+    # The e-mail the inline runs send: counted in their statements, not printed here.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    inline = inline_cost(args.n)
+    print(
+        f"inline: {inline['orders_per_s']:.1f} orders/s, "
+        f"{inline['statements_per_order']:.1f} statements/order, "
+        f"{inline['executed_per_order']:.2f} runs executed/order",
+        flush=True,
+    )
+    if args.inline_only:
+        print(json.dumps({k: round(v, 2) for k, v in inline.items()}))
         return
     connection.close()
 
@@ -307,6 +436,13 @@ def main() -> None:
                 f"{rounds[-1]['jobs_per_order']:.2f} jobs/order {rounds[-1]['per_job']}",
                 flush=True,
             )
+        half_rate = median([r["orders_per_s"] for r in rounds]) / 2
+        half = half_load_latencies(clients, half_rate, args.half_load_n, seed=77)
+        print(
+            f"half load: {half_rate:.1f} orders/s offered, create -> fulfilling p50 "
+            f"{percentile(half, 50):.0f} ms, p95 {percentile(half, 95):.0f} ms",
+            flush=True,
+        )
     finally:
         cluster.stop()
         server.stop()
@@ -333,6 +469,14 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "inline_orders_per_s": round(inline["orders_per_s"], 1),
+                "ratio_to_inline": round(orders_per_s / inline["orders_per_s"], 3),
+                "statements_per_order": round(inline["statements_per_order"], 1),
+                "executed_jobs_per_order": round(
+                    median([r["executed_per_order"] for r in rounds]), 2
+                ),
+                "half_load_latency_p50_ms": round(percentile(half, 50), 1),
+                "half_load_latency_p95_ms": round(percentile(half, 95), 1),
                 "orders_per_s": round(orders_per_s, 1),
                 "latency_p50_ms": round(percentile(latencies, 50), 1),
                 "latency_p95_ms": round(percentile(latencies, 95), 1),

@@ -72,3 +72,13 @@ def test_hundred_orders_survive_killed_workers_and_restarted_clusters():
         0,
         0,
     ), output[-4000:]
+    # Counted where a duplicate would escape: shipments the recording carrier created, e-mails
+    # handed to the recording mail backend; and every failure accounted for.
+    assert result["unexpected_failed"] == 0, output[-4000:]
+    assert (result["duplicate_shipments"], result["duplicate_notifications"]) == (0, 0), output[
+        -4000:
+    ]
+    assert result["metrics_match_rebuild"] is True, output[-4000:]
+    # At-least-once calls: a repeat only where a kill cut a call short; never fewer than one.
+    assert 1.0 <= result["carrier_calls_per_shipped_order"] <= 1.5, output[-4000:]
+    assert 1.0 <= result["emails_per_notification"] <= 1.5, output[-4000:]
