@@ -4,8 +4,10 @@ cluster workers killed at any moment) add to one tally that bench/chaos.py reads
 
 - `RecordingCarrier` behaves like a real carrier API: it honours an idempotency key sent with
   the request (the same key returns the first shipment) and without one creates a new shipment
-  on every call. It implements `create_shipment(order, *, idempotency_key=None) -> Shipment`,
-  the interface of `orders.carriers`; a caller that sends no key is counted honestly.
+  on every call. It implements the interface of `orders.carriers` (`create_shipment(order, *,
+  idempotency_key)`, `void(shipment)`); a caller that sends no key is counted honestly.
+  Unlike `orders.carriers.RecordingCarrier` (database rows, for tests), it counts in Redis: the
+  outside world's tally must not depend on any transaction of ours committing.
 - `RecordingEmailBackend` counts each message, with its recipients and subject.
 
 Configured by CHAOS_RECORD_REDIS_URL and CHAOS_RECORD_PREFIX (bench/chaos.py sets both).
@@ -47,10 +49,17 @@ class RecordingCarrier:
             tracking = r.get(key(f"idem:{idempotency_key}")).decode()
         else:
             r.hincrby(key("shipments"), str(order.pk), 1)
+            r.hset(key("shipment_orders"), tracking, order.pk)
         return Shipment(
             tracking_number=tracking,
             label_url=reverse("orders:label", kwargs={"reference": order.reference}),
         )
+
+    def void(self, shipment: Shipment) -> None:
+        r = _redis()
+        order_id = r.hget(key("shipment_orders"), shipment.tracking_number)
+        if order_id is not None and r.sadd(key("voided_tracking"), shipment.tracking_number):
+            r.hincrby(key("voided"), order_id.decode(), 1)
 
 
 class RecordingEmailBackend(BaseEmailBackend):
@@ -63,9 +72,11 @@ class RecordingEmailBackend(BaseEmailBackend):
 
 
 def tally() -> dict:
-    """What was recorded: carrier calls and shipments per order id, and the e-mails."""
+    """What was recorded: carrier calls, shipments and voided shipments per order id, and the
+    e-mails."""
     r = _redis()
     calls = {int(k): int(v) for k, v in r.hgetall(key("carrier_calls")).items()}
     shipments = {int(k): int(v) for k, v in r.hgetall(key("shipments")).items()}
+    voided = {int(k): int(v) for k, v in r.hgetall(key("voided")).items()}
     emails = [json.loads(m) for m in r.lrange(key("emails"), 0, -1)]
-    return {"carrier_calls": calls, "shipments": shipments, "emails": emails}
+    return {"carrier_calls": calls, "shipments": shipments, "voided": voided, "emails": emails}

@@ -396,6 +396,7 @@ def test_create_looks_each_product_up_once(
     product_reads = [q["sql"] for q in captured if 'FROM "orders_product"' in q["sql"]]
     assert len(product_reads) == 1, product_reads
     # Products 1; the order's savepoint 2; order, lines, timeline 3; the approval and analytics
-    # runs, each INSERT in its own savepoint 6; the response's order and lines 2.
-    with django_assert_num_queries(14):
+    # runs, each INSERT in its own savepoint 6, each with its `order:<id>` tag row 2; the
+    # response's order and lines 2.
+    with django_assert_num_queries(16):
         client.post(ORDERS, payload, format="json")
