@@ -1,49 +1,22 @@
 """The dashboard pages in a real browser: headless Chromium from Debian, driven by Selenium."""
 
-import shutil
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from aktina.jobs.models import JobRun
 from analytics.models import DailyMetric
 from tests.analytics.helpers import job_run, order_with_lines
+from tests.browser import BROWSER_MARKS, SCREENSHOTS, chromium
 from tests.factories import ProductFactory, UserFactory
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-        reason="needs Debian's chromium and chromium-driver (apt-get install both)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="aktina-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # The network is closed: without these flags Chromium waits on connections it cannot make.
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1800", f"--user-data-dir={profile}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as driver:
+        yield driver
 
 
 def wait_for(driver, selector: str):

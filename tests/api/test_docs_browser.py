@@ -1,37 +1,22 @@
 """/api/docs/ and /api/redoc/ render in a real browser that can reach nothing but the app:
 Swagger UI and ReDoc are served from drf-spectacular-sidecar, not from a CDN."""
 
-import shutil
-import tempfile
-
 import pytest
 
-from tests.analytics.test_browser import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, pytestmark  # noqa: F401
+from tests.browser import BROWSER_MARKS, SCREENSHOTS, chromium
+
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def offline_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="aktina-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1800", f"--user-data-dir={profile}",
-        # The network is blocked: names do not resolve and every non-loopback request goes
-        # to a proxy that is not there. Only the live server (localhost) answers.
+    # The network is blocked: names do not resolve and every non-loopback request goes to a
+    # proxy that is not there. Only the live server (localhost) answers.
+    with chromium(
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
         "--proxy-server=http://127.0.0.1:9",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    ) as driver:
+        yield driver
 
 
 def _resources(browser) -> list[str]:

@@ -16,7 +16,7 @@ Status = JobRun.Status
 SWEEP = 1
 FAST = {
     "JOBS_SWEEP_SECONDS": str(SWEEP),
-    "JOBS_LEASE_GRACE_SECONDS": "1",
+    "JOBS_LEASE_GRACE_SECONDS": "4",
     "JOBS_RESEND_AFTER_SECONDS": "1",
     "Q_WORKERS": "2",
 }

@@ -17,7 +17,7 @@ from tests.live import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 LIVE = {
     "JOBS_SWEEP_SECONDS": "1",
-    "JOBS_LEASE_GRACE_SECONDS": "1",
+    "JOBS_LEASE_GRACE_SECONDS": "4",
     "Q_WORKERS": "2",
     "JOBS_IMPORT": "tests.jobs.sample_jobs,tests.jobs.sample_tasks",
 }
