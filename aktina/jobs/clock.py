@@ -11,9 +11,12 @@ import datetime as dt
 from django.db import connection
 from django.utils import timezone
 
-# SQLite keeps datetimes as "YYYY-MM-DD HH:MM:SS[.ffffff]" text in UTC, the format below with
-# milliseconds; both sort as text in time order.
-_SQLITE_NOW = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+# SQLite keeps datetimes as "YYYY-MM-DD HH:MM:SS[.ffffff]" text in UTC and compares them as
+# text. Its clock ticks in milliseconds while Django writes microseconds, so a bare
+# "HH:MM:SS.mmm" sorts before a run dispatched in that same millisecond ("...mmm456"): the run
+# would look not yet due. Now is therefore the millisecond's last microsecond, "...mmm999" —
+# never before any timestamp Python wrote earlier, at most 1 ms ahead of the true time.
+_SQLITE_NOW = "(strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now') || '999')"
 
 
 def now_sql() -> str:

@@ -56,20 +56,16 @@ def run_claim(*, run_id: int, timeout: int, worker: str, grace: int) -> JobRun |
     database's clock, the same for every host whatever their own clocks say.
     """
     table = connection.ops.quote_name(JobRun._meta.db_table)
-    sql = (
-        f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = {now_sql()}, "
-        f"lease_expires_at = {later_sql()}, worker = %s, delivered_until = NULL "
-        f"WHERE id = %s AND status = %s AND available_at <= {now_sql()} RETURNING *"
-    )
-    params = [Status.RUNNING, later_param(timeout + grace), worker, run_id, Status.QUEUED]
     # A paused queue's run stays queued, untouched: it starts once the queue is resumed (the
     # broker stops delivering them; this covers runs already in a cluster's memory).
     paused = sorted(queues_paused())
-    if paused:
-        sql = sql.replace(
-            " RETURNING *", f" AND queue NOT IN ({', '.join(['%s'] * len(paused))}) RETURNING *"
-        )
-        params += paused
+    not_paused = f"AND queue NOT IN ({', '.join(['%s'] * len(paused))}) " if paused else ""
+    sql = (
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, started_at = {now_sql()}, "
+        f"lease_expires_at = {later_sql()}, worker = %s, delivered_until = NULL "
+        f"WHERE id = %s AND status = %s AND available_at <= {now_sql()} {not_paused}RETURNING *"
+    )
+    params = [Status.RUNNING, later_param(timeout + grace), worker, run_id, Status.QUEUED, *paused]
     claimed = list(JobRun.objects.raw(sql, params))
     if not claimed:
         return None

@@ -133,3 +133,36 @@ def test_a_django_q2_schedule_due_now_becomes_a_ledger_run(tmp_path):
     assert run.job_name == DjangoQTask.job_name
     work_off()
     assert [m[2] for m in marks_of(tmp_path, "scheduled")] == ["ran"]
+
+
+def test_dequeue_delivers_nothing_of_a_paused_queue_until_it_is_resumed():
+    from aktina.jobs.pausing import queue_pause, queue_resume
+
+    paused = NoopJob(1).on_queue("notifications").dispatch()
+    other = NoopJob(2).dispatch()
+    queue_pause(queue="notifications")
+    assert _delivered_ids(LedgerBroker(list_key="aktina")) == [other.pk]
+    queue_resume(queue="notifications")
+    assert _delivered_ids(LedgerBroker(list_key="aktina")) == [paused.pk]
+
+
+def test_every_microsecond_of_the_current_millisecond_is_already_past():
+    # SQLite's clock ticks in milliseconds and compares text; Django writes microseconds. A
+    # run dispatched inside the database's current millisecond ("...mmm456") must not sort
+    # after "now", or the broker skips it and the claim refuses it until the clock ticks.
+    from django.db import connection
+
+    from aktina.jobs.clock import now_sql
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's clock_timestamp() has microseconds: nothing to round")
+    with connection.cursor() as cursor:
+        # One statement: SQLite's 'now' is the same for all of it.
+        cursor.execute(
+            f"SELECT strftime('%Y-%m-%d %H:%M:%f', 'now'), {now_sql()}".replace("%%", "%")
+        )
+        millisecond, now = cursor.fetchone()
+    start = dt.datetime.fromisoformat(millisecond)
+    for micro in (0, 1, 456, 999):
+        written = connection.ops.adapt_datetimefield_value(start + dt.timedelta(microseconds=micro))
+        assert written <= now, (written, now)
