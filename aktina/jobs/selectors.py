@@ -128,7 +128,8 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
         for k, name in enumerate(names)
     ]
     counts = {k: {"ok_1h": 0, "ok_24h": 0, "failed_24h": 0} for k in range(len(names))}
-    for row in per_job[0].union(*per_job[1:], all=True):
+    # order_by(): as above, Django 6.1 would order the union by the model's default.
+    for row in per_job[0].union(*per_job[1:], all=True).order_by():
         entry = counts[row["k"]]
         if row["status"] == Status.SUCCEEDED:
             entry["ok_1h"] += row["n_1h"]

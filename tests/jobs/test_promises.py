@@ -82,7 +82,9 @@ def test_two_hosts_with_the_same_hostname_and_pid_never_hand_back_each_others_ru
 
 
 # --- lease grace must outlast django-q2's kill margin --------------------------------------------
-@pytest.mark.django_db
+# transaction=True: a test transaction holds SQLite's write lock (IMMEDIATE), and Django 6.1's
+# command checks then see a locked database as one without JSON support.
+@pytest.mark.django_db(transaction=True)
 def test_qcluster_refuses_to_start_when_the_grace_does_not_exceed_the_kill_margin():
     env = process_env(JOBS_LEASE_GRACE_SECONDS="3")
     env["DJANGO_SETTINGS_MODULE"] = "aktina.settings"
