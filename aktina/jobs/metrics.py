@@ -14,7 +14,7 @@ import hmac
 from collections import defaultdict
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -28,7 +28,7 @@ from rest_framework.authtoken.models import Token
 
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
-from aktina.jobs.selectors import QUEUE
+from aktina.jobs.selectors import QUEUE, queues_active_counts
 
 Status = JobRun.Status
 SAMPLE = 500
@@ -98,18 +98,7 @@ def _run_counts(now: dt.datetime):
         labels=["queue", "status"],
     )
     # Both statements read only indexes ending in `queue` (see aktina.jobs.selectors).
-    active = {
-        row["q"]: row
-        for row in JobRun.objects.filter(status__in=[Status.QUEUED, Status.RUNNING, Status.FAILED])
-        .values(q=QUEUE)
-        .annotate(
-            queued=Count("status", filter=Q(status=Status.QUEUED, available_at__lte=now)),
-            delayed=Count("status", filter=Q(status=Status.QUEUED, available_at__gt=now)),
-            running=Count("status", filter=Q(status=Status.RUNNING)),
-            failed=Count("status", filter=Q(status=Status.FAILED)),
-            oldest=Min("available_at", filter=Q(status=Status.QUEUED, available_at__lte=now)),
-        )
-    }
+    active = queues_active_counts(now=now)
     # An hour, not a day: a day of finished runs is a seventh of a week-long ledger (1 s at 1M
     # runs on SQLite), an hour a 168th; Prometheus keeps the history.
     ended = {
@@ -127,7 +116,7 @@ def _run_counts(now: dt.datetime):
         for status in ("queued", "delayed", "running", "failed"):
             runs.add_metric([queue, status], a.get(status, 0))
         depth.add_metric([queue], a.get("queued", 0))
-        since = a.get("oldest")
+        since = a.get("oldest_waiting_at")
         oldest.add_metric([queue], max(0.0, (now - since).total_seconds()) if since else 0.0)
         for status in (Status.SUCCEEDED, Status.FAILED):
             finished.add_metric([queue, status], ended.get((queue, status), 0))

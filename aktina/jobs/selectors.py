@@ -25,17 +25,17 @@ HOUR = dt.timedelta(hours=1)
 QUEUE = Cast("queue", output_field=CharField())
 
 
-def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
-    now = now or timezone.now()
-    hour, day = now - dt.timedelta(hours=1), now - dt.timedelta(hours=24)
-    # Every count reads only columns of an index ending in `queue` (COUNT("status"), never
-    # COUNT("id")): index-only scans, not a visit to each failed or finished run's row.
-    active = {
+def queues_active_counts(*, now: dt.datetime) -> dict[str, dict]:
+    """Per queue: due (`queued`), delayed, running and failed runs, and the oldest due run's
+    `available_at` (`oldest_waiting_at`). One statement; each count reads only columns of an
+    index ending in `queue` (COUNT("status"), never COUNT("id")): index-only scans, not a visit
+    to each failed run's row."""
+    return {
         row["q"]: row
         for row in JobRun.objects.filter(status__in=[Status.QUEUED, Status.RUNNING, Status.FAILED])
         .values(q=QUEUE)
         .annotate(
-            pending=Count("status", filter=Q(status=Status.QUEUED, available_at__lte=now)),
+            queued=Count("status", filter=Q(status=Status.QUEUED, available_at__lte=now)),
             delayed=Count("status", filter=Q(status=Status.QUEUED, available_at__gt=now)),
             running=Count("status", filter=Q(status=Status.RUNNING)),
             failed=Count("status", filter=Q(status=Status.FAILED)),
@@ -44,6 +44,12 @@ def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
             ),
         )
     }
+
+
+def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
+    now = now or timezone.now()
+    hour, day = now - dt.timedelta(hours=1), now - dt.timedelta(hours=24)
+    active = queues_active_counts(now=now)
     done = {
         row["q"]: row
         for row in JobRun.objects.filter(status=Status.SUCCEEDED, finished_at__gte=day)
@@ -60,7 +66,7 @@ def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
         stats.append(
             {
                 "queue": queue,
-                "pending": a.get("pending", 0),
+                "pending": a.get("queued", 0),
                 "delayed": a.get("delayed", 0),
                 "running": a.get("running", 0),
                 "failed": a.get("failed", 0),

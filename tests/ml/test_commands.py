@@ -1,35 +1,19 @@
 import json
 import re
-import subprocess
-import sys
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from aktina.jobs.models import JobRun
 from ml.jobs import RefreshMLPredictions
 from ml.models import PredictionRun
+from tests.commands import manage, run
 from tests.ml.helpers import seed_history
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ROOT = Path(__file__).resolve().parents[2]
+
 HEADER = "customer_id,date,sku,quantity,unit_price\n"
-
-
-def run(*args) -> tuple[str, str]:
-    out, err = StringIO(), StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-def manage(*args) -> subprocess.CompletedProcess:
-    """The command as an operator runs it, for exit codes and one-line errors."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True
-    )
 
 
 # --- refresh_ml ---------------------------------------------------------------------------

@@ -1,11 +1,8 @@
 """`manage.py import_orders`: checked rows, known products, no future, no double import."""
 
 import datetime as dt
-import subprocess
-import sys
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,22 +12,9 @@ from django.utils import timezone
 
 from aktina.core import roles
 from orders.models import Order, OrderItem, Product
+from tests.commands import manage, run
 
-ROOT = Path(__file__).resolve().parents[2]
 HEADER = "customer_id,date,sku,quantity,unit_price\n"
-
-
-def run(*args) -> tuple[str, str]:
-    out, err = StringIO(), StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-def manage(*args) -> subprocess.CompletedProcess:
-    """The command as an operator runs it, for exit codes and one-line errors."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True
-    )
 
 
 @pytest.fixture
