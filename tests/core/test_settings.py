@@ -99,3 +99,14 @@ def test_check_deploy_is_clean_with_production_settings():
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_environment_variable_the_settings_read_is_in_env_example():
+    import re
+
+    source = (ROOT / "aktina" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.[a-z]+)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert len(read) > 40  # the pattern still finds the settings' reads
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    assert sorted(read - listed) == []
