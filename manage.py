@@ -22,8 +22,14 @@ def main() -> None:
     name = _cluster_name(sys.argv)
     if name:
         os.environ["Q_CLUSTER_NAME"] = name
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - loads the settings: a bad variable fails here
+    except ImproperlyConfigured as exc:
+        sys.exit(f"configuration error: {exc}")
     execute_from_command_line(sys.argv)
 
 

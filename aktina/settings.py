@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,36 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """django-environ, but a value that does not parse is one line naming the variable (an
+    ImproperlyConfigured that manage.py prints) instead of a bare ValueError traceback."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            kind = getattr(cast, "__name__", None) or type(cast).__name__
+            raise ImproperlyConfigured(
+                f"{var}={self.ENVIRON.get(var)!r} is not a valid {kind}"
+            ) from exc
+
+    def db_url(self, var="DATABASE_URL", default=environ.Env.NOTSET, engine=None):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Engine not recognized": said below
+                config = super().db_url(var, default=default, engine=engine)
+            if config.get("ENGINE"):
+                return config
+        except (KeyError, ValueError):
+            pass
+        raise ImproperlyConfigured(
+            f"{var}={self.ENVIRON.get(var)!r} is not a database URL like "
+            "postgres://user:pass@host:5432/db or sqlite:///path/to/file.sqlite3"
+        ) from None
+
+
+env = _Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -356,7 +386,7 @@ TASKS = {
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- application settings -------------------------------------------------------------------
-ORDER_AUTO_APPROVE_LIMIT = Decimal(env.str("ORDER_AUTO_APPROVE_LIMIT", default="10000"))
+ORDER_AUTO_APPROVE_LIMIT = env.get_value("ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000")
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
 ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from aktina.core.auth import TokenObtainView
@@ -19,6 +20,8 @@ api = [
 ]
 
 urlpatterns = [
+    # `make run` prints the site's root: the first page a newcomer opens is the dashboard.
+    path("", RedirectView.as_view(url="/dashboard/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("orders/", include("orders.urls")),

@@ -120,6 +120,11 @@ class StockAdmin(admin.ModelAdmin):
     def available(self, stock: Stock) -> int:
         return stock.quantity_available
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a row would drop its units with no reason kept, and its adjustments (the
+        # audit trail) with it; *Adjust the count* to 0 says why.
+        return False
+
     def has_receive_permission(self, request) -> bool:
         return request.user.has_perm("orders.receive_stock")
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
@@ -29,8 +32,23 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
 class AktinaExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, RequestDataTooBig):
+            # Django raises it when the body is first read (the parser, the idempotency
+            # fingerprint); unconverted it was a 500.
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        if isinstance(exc, DjangoPermissionDenied) and exc.args:
+            # A service's refusal says which permission it needs; the library's conversion
+            # would replace it with DRF's generic sentence.
+            return exceptions.PermissionDenied(str(exc))
         if isinstance(exc, DjangoValidationError):
             # A service's model validation reached the view: the client's input error, in
             # the same shape as a serializer's (`attr` names the field).

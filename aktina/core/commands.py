@@ -40,7 +40,10 @@ def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.match(text.strip())
     if not match:
         raise CommandError(f"{text!r} is not a duration like 30m, 12h or 7d")
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise CommandError(f"{text!r} is too long: it reaches back before year 1") from None
 
 
 def positive_int(text: str) -> int:

@@ -114,6 +114,7 @@ class LedgerBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args, kwargs) -> TaskResult:
         self.validate_task(task)
+        _require_importable(task)
         args, kwargs = _json_arguments(args, kwargs)
         options = _ledger_options(task)
         backoff = options["backoff"] if options["backoff"] is not None else self.default_backoff
@@ -146,6 +147,22 @@ class LedgerBackend(BaseTaskBackend):
                 f"{', '.join(sorted(unknown))}",
                 id="aktina.jobs.E001",
             )
+
+
+def _require_importable(task: Task) -> None:
+    """A worker finds a task by importing its module: one defined in `manage.py shell` or a
+    script would be enqueued, then fail on every worker. Checked at enqueue, not definition:
+    while its module is being imported the function is not yet an attribute of it."""
+    module_name, _, name = task.module_path.rpartition(".")
+    found = None
+    if module_name != "__main__":
+        with contextlib.suppress(ImportError, AttributeError):
+            found = getattr(import_module(module_name), name)
+    if getattr(found, "module_path", None) != task.module_path:
+        raise InvalidTask(
+            f"{name} is defined in {module_name}, where a worker cannot import it: define "
+            "@task functions in an app's tasks.py (or a module listed in JOBS_IMPORT)."
+        )
 
 
 def is_task_run(run: JobRun) -> bool:

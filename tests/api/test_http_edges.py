@@ -159,3 +159,44 @@ def test_run_script_exits_non_zero_when_the_port_is_taken(tmp_path):
 
 def test_body_helper_is_the_order_shape():
     assert body(("A", 1)) == {"items": [{"sku": "A", "quantity": 1}]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/auth/token/", "/api/orders/"])
+def test_a_body_over_the_upload_limit_is_413_in_the_error_format(
+    as_user, customer, stock, settings, path
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    payload = '{"items": [{"sku": "SKU-A", "quantity": 1, "x": "' + "a" * 2000 + '"}]}'
+    response = as_user(customer).post(path, payload, content_type="application/json")
+    assert response.status_code == 413
+    error = response.json()["errors"][0]
+    assert error["code"] == "request_too_large"
+    assert "1000 bytes" in error["detail"]
+
+
+@pytest.mark.django_db
+def test_a_refused_privileged_field_names_the_permission_it_needs(as_user, customer, stock):
+    response = as_user(customer).post(
+        "/api/orders/", body(("SKU-A", 1), auto_approve=True), format="json"
+    )
+    assert response.status_code == 403
+    assert "orders.approve_order" in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.django_db
+def test_post_to_metrics_is_405_not_a_csrf_page(make_user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user(is_staff=True))
+    response = client.post("/metrics")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+
+
+@pytest.mark.django_db
+def test_the_address_make_run_prints_leads_to_the_dashboard(api):
+    response = api.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"

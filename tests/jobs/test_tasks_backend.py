@@ -289,3 +289,29 @@ def test_a_lease_that_expires_on_the_last_try_fails_the_task_and_says_so(
     with django_capture_on_commit_callbacks(execute=True):
         work_off()
     assert ("finished", TaskResultStatus.FAILED, result.id) in heard
+
+
+def test_a_task_no_worker_could_import_is_refused_at_enqueue():
+    # What `manage.py shell` does with a definition typed into it: a module-level function of
+    # the shell command's namespace, which no worker can import. Enqueued, it would fail on
+    # every worker with "not a registered @task function".
+    namespace = {"__name__": "django.core.management.commands.shell", "task": task}
+    exec(  # a fixed definition, the way the shell evaluates one
+        "@task(queue_name='default')\ndef send_digest(customer_id):\n    return customer_id\n",
+        namespace,
+    )
+    with pytest.raises(InvalidTask, match="where a worker cannot import it"):
+        namespace["send_digest"].enqueue(42)
+    assert not JobRun.objects.exists()
+
+
+def test_the_shipped_health_probe_task_reports_through_a_worker(django_capture_on_commit_callbacks):
+    from aktina.core.tasks import health_probe
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = health_probe.enqueue()
+        work_off()
+    got = health_probe.get_result(result.id)
+    assert got.status == TaskResultStatus.SUCCESSFUL
+    assert got.return_value["status"] == "ok"
+    assert got.return_value["database"]["ok"] is True

@@ -180,6 +180,17 @@ def test_stock_quantities_and_allocations_are_not_editable_by_hand(
     assert client.get("/admin/orders/allocation/add/").status_code == 403
 
 
+def test_stock_rows_cannot_be_deleted_in_the_admin(client, superuser, stock):
+    client.force_login(superuser)
+    assert client.get(f"/admin/orders/stock/{stock.pk}/delete/").status_code == 403
+    client.post(f"/admin/orders/stock/{stock.pk}/delete/", {"post": "yes"})
+    client.post(
+        "/admin/orders/stock/",
+        {"action": "delete_selected", "_selected_action": [stock.pk], "post": "yes"},
+    )
+    assert Stock.objects.filter(pk=stock.pk, quantity=50).exists()
+
+
 def test_stock_adjust_action_needs_a_reason_and_records_it(client, inventory_manager, stock):
     client.force_login(inventory_manager)
     url = "/admin/orders/stock/"

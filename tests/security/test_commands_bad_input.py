@@ -23,6 +23,8 @@ CASES = [
     ("jobs retry abc", "invalid int value: 'abc'"),
     ("jobs retry 999999", "no run with id 999999"),
     ("jobs flush --older-than 7x", "'7x' is not a duration"),
+    ("jobs flush --older-than 99999999999d", "'99999999999d' is too long"),
+    ("qcluster --name nope", "cluster 'nope' serves no queue"),
     ("jobs list --limit -1", "'-1' is not a whole number of 1 or more"),
     ("jobs frobnicate", "invalid choice: 'frobnicate'"),
     ("rebuild_analytics --days 7", "unrecognized arguments: --days 7"),
@@ -67,3 +69,23 @@ def test_bad_arguments_fail_with_one_clear_line_and_write_nothing(database, args
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert digest(path) == before
+
+
+ENV_CASES = [
+    # (variable, value, a fragment of the one stderr line)
+    ("Q_WORKERS", "abc", "Q_WORKERS='abc' is not a valid int"),
+    ("Q_POLL", "abc", "Q_POLL='abc' is not a valid float"),
+    ("ORDER_AUTO_APPROVE_LIMIT", "abc", "ORDER_AUTO_APPROVE_LIMIT='abc' is not a valid Decimal"),
+    ("DATABASE_URL", "bogus", "DATABASE_URL='bogus' is not a database URL"),
+    ("JOBS_DEDICATED_QUEUES", "nope", "JOBS_DEDICATED_QUEUES names unknown queues"),
+]
+
+
+@pytest.mark.parametrize(("var", "value", "message"), ENV_CASES, ids=[c[0] for c in ENV_CASES])
+def test_a_bad_environment_variable_is_one_line_naming_it(database, var, value, message):
+    _path, env = database
+    result = manage("jobs stats", {**env, var: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
