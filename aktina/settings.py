@@ -386,7 +386,9 @@ TASKS = {
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- application settings -------------------------------------------------------------------
-ORDER_AUTO_APPROVE_LIMIT = env.get_value("ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000")
+ORDER_AUTO_APPROVE_LIMIT = env.get_value(
+    "ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000", parse_default=True
+)
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
 ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)

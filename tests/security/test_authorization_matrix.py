@@ -62,6 +62,8 @@ FIELDS = {
 }
 # Server-rendered pages (session login; anonymous and non-staff are sent to the login page).
 PAGES = {
+    # The site's root only redirects to the dashboard, which then checks who may see it.
+    ("GET",  "/"):                              (302, 302, 302, 302, 302, 302, 302),
     ("GET",  "/orders/{reference}/label/"):     (302, 200, 404, 200, 200, 200, 200),
     ("GET",  "/dashboard/"):                    (302, 302, 302, 200, 200, 200, 200),
     ("GET",  "/dashboard/queues/"):             (302, 302, 302, 200, 200, 200, 200),
