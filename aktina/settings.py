@@ -37,10 +37,10 @@ class _Env(environ.Env):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Engine not recognized": said below
                 config = super().db_url(var, default=default, engine=engine)
-            if config.get("ENGINE"):
-                return config
         except (KeyError, ValueError):
-            pass
+            config = {}
+        if config.get("ENGINE"):
+            return config
         raise ImproperlyConfigured(
             f"{var}={self.ENVIRON.get(var)!r} is not a database URL like "
             "postgres://user:pass@host:5432/db or sqlite:///path/to/file.sqlite3"

@@ -56,8 +56,6 @@ def main() -> None:
         entry[3]
         for func, entry in stats.stats.items()
         if func[2] == "execute" and ("psycopg" in func[0] or "sqlite3" in func[0])
-    ) or sum(
-        entry[3] for func, entry in stats.stats.items() if func[2] == "execute" and func[0] == "~"
     )
     per_run_us = total / args.n * 1e6
     print(f"database: {connection.vendor}; {args.n} runs; perform {per_run_us:.0f} us/run")

@@ -17,13 +17,9 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
     from aktina.jobs.queues import queues_served_by
     from aktina.jobs.sweeper import sweeper_thread_start
 
+    # qcluster refuses a cluster that serves no queue, so `served` is never empty here.
     served = queues_served_by(Conf.CLUSTER_NAME)
-    if not served:
-        logger.warning(
-            "cluster %r serves no queue: list it in JOBS_DEDICATED_QUEUES", Conf.CLUSTER_NAME
-        )
-    else:
-        logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
+    logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
     # The thread's first sweep runs now, beside the worker's first task rather than before it.
     sweeper_thread_start()
 

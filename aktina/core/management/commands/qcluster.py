@@ -10,7 +10,7 @@ from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
 from aktina.jobs import sentinel
-from aktina.jobs.queues import cluster_for
+from aktina.jobs.queues import cluster_for, queues_served_by
 from aktina.jobs.worker import BOOT_ENV
 
 # django-q2 gives a timed-out task this long before its guard kills the worker (3 s of buffer
@@ -35,9 +35,9 @@ class Command(QClusterCommand):
                 f"{int(margin) + 1} or more."
             )
         name = options.get("cluster_name") or os.environ.get("Q_CLUSTER_NAME") or Conf.CLUSTER_NAME
-        clusters = sorted({cluster_for(queue) for queue in settings.JOBS_QUEUES})
-        if name not in clusters:
+        if not queues_served_by(name):
             # It would start, serve nothing, and look to an operator like a working cluster.
+            clusters = sorted({cluster_for(queue) for queue in settings.JOBS_QUEUES})
             raise CommandError(
                 f"cluster {name!r} serves no queue; the clusters are {', '.join(clusters)} "
                 "(a queue gets its own cluster through JOBS_DEDICATED_QUEUES)"
