@@ -68,20 +68,11 @@ if os.environ.get("CHAOS_TUNE_JOBS") == "1":
 from bench.common import (  # noqa: E402
     Cluster,
     bench_customers,
-    process_grandchildren,
     setup_django,
 )
 from bench.load import ApiClient, WebServer  # noqa: E402
 
-
-class ChaosCluster(Cluster):
-    def grandchildren(self) -> list[int]:
-        return process_grandchildren(self.proc.pid)
-
-    def kill_all(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+ChaosCluster = Cluster  # grandchildren() and kill_all() come with bench.common.Process
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -273,7 +264,9 @@ def run(
             log(f"  not quiet after {drain_timeout:.0f} s")
         # A cluster whose qcluster process lives but whose sentinel has no children left is
         # hung (django-q2's guard loop blocked on a dead worker's timer lock): it serves nothing.
-        hung = [c.log.name for c in clusters if c.proc.poll() is None and not c.grandchildren()]
+        hung = [
+            str(c.log_path) for c in clusters if c.proc.poll() is None and not c.grandchildren()
+        ]
         if hung:
             log(f"  hung clusters (alive, no workers): {hung}")
     finally:
@@ -289,7 +282,7 @@ def run(
             "decision_errors": actions["errors"][:10],
             "restarts": restarted,
             "run_s": round(time.monotonic() - started, 1),
-            "cluster_logs": [c.log.name for c in clusters],
+            "cluster_logs": [str(c.log_path) for c in clusters],
             "hung_clusters": hung,
         }
     )
