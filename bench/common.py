@@ -23,6 +23,7 @@ __all__ = [
     "Process",
     "bench_customers",
     "database_url",
+    "emit",
     "median",
     "percentile",
     "postgres_recreate",
@@ -192,6 +193,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.05) -> float:
             raise TimeoutError("benchmark did not finish in time")
         time.sleep(interval)
     return time.perf_counter() - started
+
+
+def emit(result: dict, keys) -> None:
+    """Print a benchmark's last line, its JSON, after checking it carries exactly the keys the
+    script declares (`JSON_KEYS...` constants, which `make bench-check` holds the README and
+    docs/benchmarks.md to): a renamed or dropped figure fails here and there, not in a reader."""
+    import json
+
+    if set(result) != set(keys):
+        raise RuntimeError(
+            f"JSON keys drifted from the declaration: extra {sorted(set(result) - set(keys))}, "
+            f"missing {sorted(set(keys) - set(result))}"
+        )
+    print(json.dumps(result), flush=True)
 
 
 def median(values):
