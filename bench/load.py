@@ -127,18 +127,24 @@ class ApiClient:
 
 @dataclass
 class Tally:
-    """Latencies (ms) and errors collected from many threads."""
+    """Latencies (ms) of successful responses, and errors apart, collected from many threads.
+
+    An error response (4xx, 5xx, a failed connection) is no throughput: it is counted in
+    `errors` and its latency kept in `error_latencies_ms`, never in `latencies_ms`."""
 
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    error_latencies_ms: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, ms: float, ok: bool, detail: str = "") -> None:
         with self.lock:
-            self.latencies_ms.append(ms)
-            if not ok:
+            if ok:
+                self.latencies_ms.append(ms)
+            else:
                 self.errors += 1
+                self.error_latencies_ms.append(ms)
                 if len(self.error_samples) < 5:
                     self.error_samples.append(detail[:300])
 
