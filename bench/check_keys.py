@@ -9,7 +9,8 @@ from the declaration; so a key that is declared is printed. This check reads the
 from the scripts' source (nothing is imported or run) and the Markdown tables of the documents:
 a table with a `command` column that names `bench/<script>.py` must have a `JSON key` column,
 and every backticked key in it (`ratio`, or `aktina.jobs_per_s` for a nested one: its first
-part is checked) must be declared by that script. Exit status 1 with one line per problem.
+part is checked) must be declared by that script. A command cell reading "same" means the row
+above's script. Exit status 1 with one line per problem.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def quoted_keys(text: str) -> tuple[list[tuple[int, str, str]], list[str]]:
     quoted: list[tuple[int, str, str]] = []
     problems: list[str] = []
     header: list[str] | None = None
+    last_script: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.lstrip().startswith("|"):
-            header = None
+            header, last_script = None, None
             continue
         cells = _cells(line)
         if header is None:
@@ -71,8 +73,12 @@ def quoted_keys(text: str) -> tuple[list[tuple[int, str, str]], list[str]]:
         if command is None or command >= len(cells):
             continue
         scripts = SCRIPT.findall(cells[command])
+        if not scripts and cells[command].lower().startswith("same") and last_script:
+            scripts = [last_script]  # "same": the command of the row above
         if not scripts:
+            last_script = None
             continue
+        last_script = scripts[0]
         key_column = next((i for i, name in enumerate(header) if name.startswith("json key")), None)
         if key_column is None or key_column >= len(cells):
             problems.append(f"line {number}: a figure of bench/{scripts[0]}.py names no JSON key")

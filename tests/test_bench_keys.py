@@ -43,6 +43,12 @@ def test_a_key_the_script_no_longer_prints_fails(tmp_path):
     assert problems == ["doc.md line 3: bench/sample.py prints no JSON key 'jobs_per_s'"]
 
 
+def test_a_row_whose_command_is_same_is_checked_against_the_row_above(tmp_path):
+    table = TABLE + "| more | 2.0 | `gone` | same |\n"
+    problems = check(_project(tmp_path, key="ratio", table=table), ("doc.md",))
+    assert problems == ["doc.md line 4: bench/sample.py prints no JSON key 'gone'"]
+
+
 def test_a_figure_of_a_script_with_no_key_column_fails(tmp_path):
     table = "| what | figures | command |\n|---|---|---|\n| drain | 1.0 | `bench/sample.py` |\n"
     problems = check(_project(tmp_path, key="", table=table), ("doc.md",))
