@@ -12,7 +12,8 @@ always meets a warmer machine. Figures are medians over rounds; `ratio` = ledger
 
 Pickup: one run dispatched at a time to an idle, warm cluster (the last run finished, then a
 random pause of up to 0.5 s so the sample lands anywhere in the cluster's poll cycle), `--pickups`
-samples: from the dispatching transaction's commit to the run's `started_at`.
+samples: from the dispatching transaction's commit (this process's clock) to the run's
+`started_at` (the database's clock: run the driver on the database's host, or with clocks in sync).
 
 Bulk dispatch: `--bulk` runs through `aktina.jobs.dispatch_many` in one transaction (commit
 included), if this build has it; otherwise the figure is null and the script says so.
