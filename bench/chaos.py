@@ -87,6 +87,24 @@ from bench.load import ApiClient, WebServer  # noqa: E402
 ChaosCluster = Cluster  # grandchildren() and kill_all() come with bench.common.Process
 
 
+def emails_per_notification_key(emails: list[dict], notifications) -> collections.Counter:
+    """E-mails handed to the mail backend, counted per (recipient, notification kind, order).
+
+    A notification reaches a person as an e-mail; the rows are deduplicated by a unique
+    constraint, the mails are not. Each recorded e-mail (`{"to": [...], "subject": ...}`) is
+    matched to its notification by recipient and subject (`notifications`: (email, subject,
+    kind, order id) rows); one that matches none is counted under `unmatched:<subject>`. A
+    count above one is a duplicate."""
+    kind_of_mail = {
+        (email, subject): (kind, order_id) for email, subject, kind, order_id in notifications
+    }
+    return collections.Counter(
+        (to, *kind_of_mail.get((to, m["subject"]), ("unmatched:" + m["subject"], None)))
+        for m in emails
+        for to in m["to"]
+    )
+
+
 # --- data ---------------------------------------------------------------------------------
 def seed(orders: int, customers: int) -> dict:
     from decimal import Decimal
@@ -453,19 +471,11 @@ def check(placed: dict[int, tuple[str, str | None, int]], data: dict) -> dict:
             problems.append(f"order {order_id} is shipped but the carrier created no shipment")
     emailed = Notification.objects.exclude(recipient__email="").count()
     per_email = collections.Counter((tuple(m["to"]), m["subject"]) for m in recorded["emails"])
-    # A notification reaches a person as an e-mail; the rows are deduplicated by constraint,
-    # the mails are not. Each recorded e-mail is matched to its notification by recipient and
-    # subject, and counted per recipient, kind and order: more than one is a duplicate.
-    kind_of_mail = {
-        (email, subject): (kind, order_id)
-        for email, subject, kind, order_id in Notification.objects.exclude(
-            recipient__email=""
-        ).values_list("recipient__email", "subject", "kind", "order_id")
-    }
-    per_notification = collections.Counter(
-        (to, *kind_of_mail.get((to, m["subject"]), ("unmatched:" + m["subject"], None)))
-        for m in recorded["emails"]
-        for to in m["to"]
+    per_notification = emails_per_notification_key(
+        recorded["emails"],
+        Notification.objects.exclude(recipient__email="").values_list(
+            "recipient__email", "subject", "kind", "order_id"
+        ),
     )
     notification_duplicates = 0
     for (to, kind, order_id), n in sorted(per_notification.items(), key=str):
