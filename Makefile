@@ -43,8 +43,6 @@ bench: install
 	$(PY) bench/perform.py
 	$(PY) bench/analytics.py
 	$(PY) bench/queues.py
-	$(PY) bench/horizon.py
-	$(PY) bench/metrics.py
 	$(PY) bench/ml.py
 
 # Fails when README.md or docs/benchmarks.md quotes a JSON key its script no longer prints.
