@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install migrate run test lint format bench clean
+.PHONY: install migrate run test lint format bench bench-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -35,13 +35,19 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Each on its own throwaway SQLite database; the PostgreSQL ones (api, chaos) are in the README.
+# Each on its own throwaway SQLite database; the PostgreSQL ones (api, chaos, peers) and every
+# figure with its command are in docs/benchmarks.md.
 bench: install
 	$(PY) bench/jobs.py
 	$(PY) bench/workflow.py
+	$(PY) bench/perform.py
 	$(PY) bench/analytics.py
 	$(PY) bench/queues.py
 	$(PY) bench/ml.py
+
+# Fails when README.md or docs/benchmarks.md quotes a JSON key its script no longer prints.
+bench-check: install
+	$(PY) bench/check_keys.py
 
 clean:
 	rm -rf $(VENV) var build

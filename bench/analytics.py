@@ -1,14 +1,18 @@
-"""Analytics: cost of one incremental metrics update with small and large history, and the
-dashboard rebuild time.
+"""Analytics: cost of one incremental metrics update with small and large history, measured
+interleaved, and the dashboard rebuild time.
 
-    python bench/analytics.py [--updates 200] [--small 1000] [--large 100000]
+    python bench/analytics.py [--updates 200] [--rounds 10] [--small 1000] [--large 100000]
                               [--database-url postgres://postgres@127.0.0.1:5432/aktina_bench]
 
-Seeds `--small` historical orders (demo_seed_history), rebuilds the metrics, times
-`--updates` incremental updates (each one moves an order between completed and cancelled,
-the most expensive kind: every aggregate row changes and the customer's first/last order is
-re-read); then grows the history to `--large` orders and does the same. Last line is JSON:
-update_ms_small, update_ms_large, ratio (large/small; target <= 1.5), dashboard_rebuild_ms.
+Two child processes each hold a database of their own (PostgreSQL: `<name>_small` and
+`<name>_large`; SQLite: two temporary files): one seeded with `--small` historical orders
+(demo_seed_history), the other with `--large`, metrics rebuilt in both. Then `--rounds` rounds,
+each timing `--updates / --rounds` incremental updates in one and then the other (the order
+alternates per round), so both sizes meet the same machine minutes apart at most seconds. An
+update moves an order between completed and cancelled, the most expensive kind: every aggregate
+row changes and the customer's first/last order is re-read. Last line is JSON (keys in
+JSON_KEYS): update_ms_small, update_ms_large (medians of every sample), ratio (large/small;
+target <= 1.5), dashboard_rebuild_ms and rebuild_s_large (the large database).
 """
 
 from __future__ import annotations
@@ -16,17 +20,27 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import setup_django
+from bench.common import emit, setup_django
+
+JSON_KEYS = (
+    "update_ms_small",
+    "update_ms_large",
+    "ratio",
+    "dashboard_rebuild_ms",
+    "rebuild_s_large",
+)
+MARK = "@@bench "  # the lines of the parent-child protocol on the child's stdout
 
 
-def time_updates(n: int, *, seed: int) -> float:
-    """Median milliseconds of one `metrics_apply_order` over `n` status changes."""
+def time_updates(n: int, *, seed: int) -> list[float]:
+    """Milliseconds of one `metrics_apply_order`, for each of `n` status changes."""
     import random
 
     from analytics.services import metrics_apply_order
@@ -44,7 +58,7 @@ def time_updates(n: int, *, seed: int) -> float:
         start = time.perf_counter()
         metrics_apply_order(order_id=order_id)
         samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+    return samples
 
 
 def time_dashboard(repeats: int = 5) -> float:
@@ -62,46 +76,109 @@ def time_dashboard(repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--updates", type=int, default=200)
-    parser.add_argument("--small", type=int, default=1000)
-    parser.add_argument("--large", type=int, default=100_000)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
-    setup_django(args.database_url, "analytics")
+def serve(size: int, database_url: str | None) -> None:
+    """Child: seed `size` orders into its own database, then answer the parent's commands."""
+    setup_django(database_url, f"analytics-{size}")
 
     from analytics.services import metrics_rebuild
     from orders.demo import demo_seed_base, demo_seed_history
-    from orders.models import Order
 
     demo_seed_base(password="bench-password-1")
-    demo_seed_history(orders=args.small, seed=1)
-    metrics_rebuild()
-    small = time_updates(args.updates, seed=1)
-    print(f"history {Order.objects.count():>7} orders: {small:.2f} ms per update (median)")
-
-    start = time.perf_counter()
-    demo_seed_history(orders=args.large - args.small, seed=2)
-    seeded = time.perf_counter() - start
+    demo_seed_history(orders=size, seed=size)
     start = time.perf_counter()
     counts = metrics_rebuild()
-    rebuilt = time.perf_counter() - start
-    print(f"seeded to {counts['orders']} orders in {seeded:.1f} s; rebuild {rebuilt:.1f} s")
-    large = time_updates(args.updates, seed=2)
-    print(f"history {Order.objects.count():>7} orders: {large:.2f} ms per update (median)")
-    dashboard = time_dashboard()
-    print(f"dashboard rebuild after invalidation: {dashboard:.1f} ms (median of 5)")
-    print(
-        json.dumps(
-            {
-                "update_ms_small": round(small, 3),
-                "update_ms_large": round(large, 3),
-                "ratio": round(large / small, 3),
-                "dashboard_rebuild_ms": round(dashboard, 1),
-                "rebuild_s_large": round(rebuilt, 1),
-            }
+    reply({"orders": counts["orders"], "rebuild_s": time.perf_counter() - start})
+    for line in sys.stdin:
+        command, *rest = line.split()
+        if command == "updates":
+            reply({"samples": time_updates(int(rest[0]), seed=int(rest[1]))})
+        elif command == "dashboard":
+            reply({"ms": time_dashboard()})
+        else:
+            return
+
+
+def reply(data: dict) -> None:
+    sys.stdout.write(MARK + json.dumps(data) + "\n")
+    sys.stdout.flush()
+
+
+class Child:
+    def __init__(self, size: int, database_url: str | None):
+        args = [sys.executable, __file__, "--serve", str(size)]
+        if database_url:
+            args += ["--database-url", database_url]
+        self.size = size
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, command: str | None = None) -> dict:
+        if command:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith(MARK):
+                return json.loads(line[len(MARK) :])
+        raise RuntimeError(f"the {self.size}-order child exited ({self.proc.wait()})")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve, args.database_url)
+        return
+
+    def url(suffix: str) -> str | None:
+        return f"{args.database_url}_{suffix}" if args.database_url else None
+
+    small, large = Child(args.small, url("small")), Child(args.large, url("large"))
+    try:
+        ready = {child.size: child.ask() for child in (small, large)}
+        print(
+            f"seeded {ready[args.small]['orders']} and {ready[args.large]['orders']} orders; "
+            f"rebuild of the large history {ready[args.large]['rebuild_s']:.1f} s"
         )
+        per_round = max(1, args.updates // args.rounds)
+        samples: dict[int, list[float]] = {args.small: [], args.large: []}
+        for r in range(args.rounds):
+            for child in (small, large) if r % 2 == 0 else (large, small):
+                samples[child.size] += child.ask(f"updates {per_round} {r}")["samples"]
+        dashboard = large.ask("dashboard")["ms"]
+    finally:
+        small.stop()
+        large.stop()
+    small_ms = statistics.median(samples[args.small])
+    large_ms = statistics.median(samples[args.large])
+    for size, values in samples.items():
+        print(
+            f"history {size:>7} orders: {statistics.median(values):.2f} ms per update (median of "
+            f"{len(values)}, interleaved; min {min(values):.2f}, max {max(values):.2f})"
+        )
+    print(f"dashboard rebuild after invalidation ({args.large} orders): {dashboard:.1f} ms")
+    emit(
+        {
+            "update_ms_small": round(small_ms, 3),
+            "update_ms_large": round(large_ms, 3),
+            "ratio": round(large_ms / small_ms, 3),
+            "dashboard_rebuild_ms": round(dashboard, 1),
+            "rebuild_s_large": round(ready[args.large]["rebuild_s"], 1),
+        },
+        JSON_KEYS,
     )
 
 

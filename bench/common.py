@@ -1,4 +1,6 @@
-"""Benchmark plumbing: a throwaway database, Django set up against it, a real qcluster."""
+"""Benchmark plumbing, shared with the integration tests (tests/live.py): a throwaway
+database, Django set up against it, child processes (a real qcluster) started and stopped by
+their own id, and the one percentile function the dashboard uses too."""
 
 from __future__ import annotations
 
@@ -12,6 +14,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aktina.core.stats import percentile  # noqa: E402 - the dashboard's, also here
+
+__all__ = [
+    "Cluster",
+    "Process",
+    "bench_customers",
+    "database_url",
+    "emit",
+    "median",
+    "percentile",
+    "postgres_recreate",
+    "process_grandchildren",
+    "setup_django",
+    "wait_for",
+]
 
 
 def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, str]:
@@ -20,7 +39,7 @@ def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, s
         path = Path(tempfile.mkdtemp(prefix=f"aktina-{name}-")) / "bench.sqlite3"
         database_url = f"sqlite:///{path}"
     elif database_url.startswith("postgres"):
-        _recreate_postgres(database_url)
+        postgres_recreate(database_url)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
@@ -31,7 +50,6 @@ def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, s
             **env,
         }
     )
-    sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
 
@@ -41,13 +59,27 @@ def setup_django(database_url: str | None, name: str, **env: str) -> dict[str, s
     return dict(os.environ)
 
 
-def _recreate_postgres(url: str) -> None:
+def postgres_recreate(url: str) -> None:
+    """Drop and create the database `url` names (connecting to `postgres` on its server)."""
     import psycopg
 
     base, dbname = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def database_url(db: dict) -> str:
+    """The URL of a Django `DATABASES` entry, for a child process's `DATABASE_URL`."""
+    if db["ENGINE"].endswith("sqlite3"):
+        name = db["NAME"]
+        if name in ("", ":memory:") or "mode=memory" in str(name):
+            raise RuntimeError("a child process needs a file SQLite database")
+        return f"sqlite:///{name}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def process_grandchildren(pid: int) -> list[int]:
@@ -59,6 +91,79 @@ def process_grandchildren(pid: int) -> list[int]:
     pairs = list(zip(map(int, out[::2]), map(int, out[1::2]), strict=True))
     children = {child for child, parent in pairs if parent == pid}
     return [child for child, parent in pairs if parent in children]
+
+
+class Process:
+    """A child in a session (and process group) of its own, its output in a log file.
+
+    `stop()` sends SIGTERM to the child, waits, then SIGKILLs the group it leads (every process
+    it started and nothing else), so no worker is left behind."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        log_path: Path | None = None,
+        prefix: str = "process-",
+    ):
+        self.args = args
+        self.env = env
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = Path(log_path)
+        self._log = None
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def grandchildren(self) -> list[int]:
+        return process_grandchildren(self.proc.pid) if self.proc else []
+
+    def kill_all(self) -> None:
+        """SIGKILL the whole group at once (a host losing power)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc is None or self._log.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leave no child of it behind
+        self.proc.wait()
+        self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def qcluster_args(name: str | None = None) -> list[str]:
+    return [sys.executable, "manage.py", "qcluster"] + (["--name", name] if name else [])
+
+
+class Cluster(Process):
+    """One `manage.py qcluster` process group, started at once (the benchmarks' clusters)."""
+
+    def __init__(self, env: dict[str, str], name: str | None = None):
+        super().__init__(qcluster_args(name), env, prefix="qcluster-")
+        self.start()
 
 
 def bench_customers(count: int, *, prefix: str, password: str) -> list[str]:
@@ -81,29 +186,6 @@ def bench_customers(count: int, *, prefix: str, password: str) -> list[str]:
     return names
 
 
-class Cluster:
-    def __init__(self, env: dict[str, str], name: str | None = None):
-        args = [sys.executable, "manage.py", "qcluster"] + (["--name", name] if name else [])
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the cluster runs
-            prefix="qcluster-", suffix=".log", delete=False
-        )
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> float:
     started = time.perf_counter()
     while not predicate():
@@ -113,11 +195,18 @@ def wait_for(predicate, timeout: float, interval: float = 0.05) -> float:
     return time.perf_counter() - started
 
 
-def percentile(values, p):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+def emit(result: dict, keys) -> None:
+    """Print a benchmark's last line, its JSON, after checking it carries exactly the keys the
+    script declares (`JSON_KEYS...` constants, which `make bench-check` holds the README and
+    docs/benchmarks.md to): a renamed or dropped figure fails here and there, not in a reader."""
+    import json
+
+    if set(result) != set(keys):
+        raise RuntimeError(
+            f"JSON keys drifted from the declaration: extra {sorted(set(result) - set(keys))}, "
+            f"missing {sorted(set(keys) - set(result))}"
+        )
+    print(json.dumps(result), flush=True)
 
 
 def median(values):

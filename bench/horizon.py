@@ -10,25 +10,30 @@ and tags every run `order:<pk>` as dispatch would. At `--small` and at `--runs` 
 detail's job list by tag, the same list by the JSON scan it replaced, the admin searching a
 tag, and the whole queue page. Counts each call's queries at both sizes.
 
-`--dispatch N` instead measures what tags cost at dispatch: N dispatches of the approval job
-(one order argument, so one tag), each in its own transaction as a web request makes them,
-with the tag INSERT and with it switched off, alternating, `--repeats` rounds each.
+`--dispatch N` instead measures what tags cost at dispatch: N dispatches of the approval job,
+each for a different order (a fresh argument, so every dispatch creates a run and writes its
+`order:<pk>` tag; the same order twice would return the first run and write nothing), each in
+its own transaction as a web request makes them, with the tag INSERT and with it switched off,
+alternating, `--repeats` rounds each. The ledger is emptied between rounds (outside the clock).
+Prints the runs created and tag rows written per round, so a round that wrote none shows.
 
-Last line is JSON with every figure.
+Last line is JSON (keys in JSON_KEYS, JSON_KEYS_DISPATCH).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import median, setup_django
+from bench.common import emit, median, setup_django
 from bench.queues import fill
+
+JSON_KEYS = ("database", "repeats", "small", "large")
+JSON_KEYS_DISPATCH = ("dispatches", "tagged", "untagged", "runs_per_round", "tag_rows_per_round")
 
 ORDER_PK = 4242  # an order with runs (the fill spreads runs over 250 000 orders)
 
@@ -119,29 +124,46 @@ def dispatch_cost(n: int, repeats: int) -> dict:
     from django.db import transaction
 
     import aktina.jobs.dispatching as dispatching
+    from aktina.jobs.models import JobRun, JobRunTag
     from orders.jobs import ProcessOrderApprovalJob
-    from tests.factories import OrderFactory
+    from tests.factories import OrderFactory, UserFactory
 
-    order = OrderFactory()
+    customer = UserFactory()
+    orders = [OrderFactory(customer=customer) for _ in range(n)]
     write = dispatching.run_tags_write
+    written: dict[str, list[tuple[int, int]]] = {"tagged": [], "untagged": []}
 
-    def rounds(tagged: bool) -> float:
+    def one_round(tagged: bool) -> float:
+        JobRun.objects.all().delete()  # each order's unique key free again; tags go with runs
         dispatching.run_tags_write = write if tagged else (lambda *, runs: None)
-        start = time.perf_counter()
-        for _ in range(n):
-            with transaction.atomic():
-                ProcessOrderApprovalJob(order).dispatch()
-        dispatching.run_tags_write = write
-        return (time.perf_counter() - start) / n * 1e6
+        try:
+            start = time.perf_counter()
+            for order in orders:
+                with transaction.atomic():
+                    ProcessOrderApprovalJob(order).dispatch()
+            took = time.perf_counter() - start
+        finally:
+            dispatching.run_tags_write = write
+        written["tagged" if tagged else "untagged"].append(
+            (JobRun.objects.count(), JobRunTag.objects.count())
+        )
+        return took / n * 1e6
 
     samples = {"tagged": [], "untagged": []}
-    rounds(True)  # warm-up
+    one_round(True)  # warm-up
+    written["tagged"].clear()
     for _ in range(repeats):
-        samples["tagged"].append(rounds(True))
-        samples["untagged"].append(rounds(False))
+        samples["tagged"].append(one_round(True))
+        samples["untagged"].append(one_round(False))
+    for kind, rows in written.items():
+        print(f"{kind}: runs created, tag rows written per round: {rows}")
     return {
-        k: {"us_per_dispatch": round(median(v)), "min": round(min(v)), "max": round(max(v))}
-        for k, v in samples.items()
+        **{
+            k: {"us_per_dispatch": round(median(v)), "min": round(min(v)), "max": round(max(v))}
+            for k, v in samples.items()
+        },
+        "runs_per_round": median([runs for runs, _ in written["tagged"]]),
+        "tag_rows_per_round": median([tags for _, tags in written["tagged"]]),
     }
 
 
@@ -155,8 +177,10 @@ def main() -> None:
     args = parser.parse_args()
     setup_django(args.database_url, "horizon", DJANGO_ALLOWED_HOSTS="testserver,localhost")
     if args.dispatch:
-        result = {"dispatches": args.dispatch, **dispatch_cost(args.dispatch, args.repeats)}
-        sys.stdout.write(json.dumps(result) + "\n")
+        emit(
+            {"dispatches": args.dispatch, **dispatch_cost(args.dispatch, args.repeats)},
+            JSON_KEYS_DISPATCH,
+        )
         return
 
     from django.contrib.auth import get_user_model
@@ -177,7 +201,7 @@ def main() -> None:
         sys.stdout.write(f"{label}: {size} runs filled and tagged in {seconds:.1f} s\n")
         for name, figures in results[label].items():
             sys.stdout.write(f"  {name:<26} {figures}\n")
-    sys.stdout.write(json.dumps(results) + "\n")
+    emit(results, JSON_KEYS)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,8 @@ request function from several threads and records latencies and errors.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +18,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import Process  # noqa: E402
 
 
 def free_port() -> int:
@@ -30,8 +29,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class WebServer:
-    """`gunicorn aktina.wsgi -w N` (default) or `manage.py runserver --noreload` on a free port."""
+class WebServer(Process):
+    """`gunicorn aktina.wsgi -w N` (default) or `manage.py runserver --noreload` on a free port,
+    started at once and ready when `/api/health/` answers."""
 
     def __init__(
         self,
@@ -43,9 +43,6 @@ class WebServer:
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the server runs
-            prefix="web-", suffix=".log", delete=False
-        )
         if kind == "gunicorn":
             args = [
                 str(Path(sys.executable).with_name("gunicorn")),
@@ -67,14 +64,8 @@ class WebServer:
                 f"127.0.0.1:{self.port}",
                 "--noreload",
             ]
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__(args, {**env, "PYTHONUNBUFFERED": "1"}, prefix="web-")
+        self.start()
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 240) -> None:
@@ -83,22 +74,13 @@ class WebServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"web server exited: {Path(self.log.name).read_text()[-2000:]}")
+                raise RuntimeError(f"web server exited: {self.log_text()[-2000:]}")
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/api/health/", timeout=2).status_code < 500:
                     return
             time.sleep(0.2)
         self.stop()  # not left behind by a caller whose constructor raised
         raise TimeoutError("web server did not start")
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
 
 
 class ApiClient:
@@ -127,18 +109,24 @@ class ApiClient:
 
 @dataclass
 class Tally:
-    """Latencies (ms) and errors collected from many threads."""
+    """Latencies (ms) of successful responses, and errors apart, collected from many threads.
+
+    An error response (4xx, 5xx, a failed connection) is no throughput: it is counted in
+    `errors` and its latency kept in `error_latencies_ms`, never in `latencies_ms`."""
 
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    error_latencies_ms: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, ms: float, ok: bool, detail: str = "") -> None:
         with self.lock:
-            self.latencies_ms.append(ms)
-            if not ok:
+            if ok:
+                self.latencies_ms.append(ms)
+            else:
                 self.errors += 1
+                self.error_latencies_ms.append(ms)
                 if len(self.error_samples) < 5:
                     self.error_samples.append(detail[:300])
 

@@ -12,14 +12,15 @@ Last line is JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import median, setup_django
+from bench.common import emit, median, setup_django
+
+JSON_KEYS = ("database", "runs", "ratio", "small", "large")
 
 TOKEN = "bench-metrics-token-0123456789"
 
@@ -81,10 +82,9 @@ def main() -> None:
         f"\n{connection.vendor}: /metrics median {results['small']['median_ms']} ms at "
         f"{args.small} runs, {results['large']['median_ms']} ms at {args.runs} (x{ratio:.2f})"
     )
-    print(
-        json.dumps(
-            {"database": connection.vendor, "runs": args.runs, "ratio": round(ratio, 2), **results}
-        )
+    emit(
+        {"database": connection.vendor, "runs": args.runs, "ratio": round(ratio, 2), **results},
+        JSON_KEYS,
     )
 
 

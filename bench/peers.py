@@ -16,18 +16,22 @@ between 10 % and 90 % done. `commits_per_job` is the target database's `xact_com
 (pg_stat_database) from worker start until the worker has stopped, minus the driver's own
 polls, per job (Celery: none, its broker is Redis). Rounds interleave the systems; medians.
 
-The peers come from requirements-bench.txt in their own venv (they would downgrade a pin of
-the app's venv); `--peer-python` names its interpreter (default /work/bench-venv/bin/python).
-Every process a run starts is stopped by its PID. The last line is JSON, one key per system.
+The peers come from requirements-bench.txt (pinned) in a venv of their own, which this script
+builds under build/venv-peers on first use (they would downgrade a pin of the app's venv) and
+rebuilds when requirements-bench.txt changes; `--peer-python` names another interpreter. Worker
+logs go to build/peers-logs/. Every process a run starts is stopped by its own id (a process
+group it leads).
+
+Printed: per system the median and [min-max] of the interleaved rounds; then ledger ÷ Celery,
+ledger ÷ procrastinate and ledger ÷ raw django-q2 (ratio of the medians, with the spread of the
+per-round ratios) and the ledger's commits per job. The last line is JSON (keys in JSON_KEYS):
+one object per system (null if not run), `ledger_per_<peer>` ratios, `ledger_commits_per_job`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,42 +39,47 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import Process, emit  # noqa: E402
+
 APP_PYTHON = sys.executable
+PEER_VENV = ROOT / "build" / "venv-peers"
+LOG_DIR = ROOT / "build" / "peers-logs"
 SYSTEMS = ("aktina", "django_q2", "procrastinate", "celery")
 POLL_S = 0.02
+FIGURES = ("jobs_per_s", "steady_jobs_per_s", "commits_per_job", "first_done_s")
+JSON_KEYS = (
+    *SYSTEMS,
+    "ledger_per_celery",
+    "ledger_per_procrastinate",
+    "ledger_per_django_q2",
+    "ledger_commits_per_job",
+    "n",
+    "rounds",
+)
 
 
 # --- processes ----------------------------------------------------------------------------
-class Process:
-    """A child in its own session, stopped by PID: SIGTERM to it, then SIGKILL to every
-    descendant still alive (each by its own PID)."""
+def worker(args: list[str], env: dict[str, str], name: str) -> Process:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return Process(args, env, log_path=LOG_DIR / f"{name}.log").start()
 
-    def __init__(self, args: list[str], env: dict[str, str], name: str):
-        self.log = open(f"/tmp/h_bench-peers-{name}.log", "ab")  # noqa: SIM115 - while it runs
-        self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
 
-    def descendants(self) -> list[int]:
-        out = subprocess.run(
-            ["ps", "-o", "pid=,ppid=", "-s", str(self.proc.pid)],
-            capture_output=True, text=True, check=False,
-        ).stdout.split()  # fmt: skip
-        return [int(pid) for pid in out[::2] if int(pid) != self.proc.pid]
-
-    def stop(self) -> None:
-        children = self.descendants()
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(30)
-        for pid in [self.proc.pid, *children]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-        self.log.close()
+def peer_venv() -> Path:
+    """build/venv-peers with requirements-bench.txt installed; (re)built when the file changes."""
+    requirements = ROOT / "requirements-bench.txt"
+    python = PEER_VENV / "bin" / "python"
+    stamp = PEER_VENV / ".requirements-bench.txt"
+    if python.exists() and stamp.exists() and stamp.read_text() == requirements.read_text():
+        return python
+    print(f"building {PEER_VENV.relative_to(ROOT)} from requirements-bench.txt", flush=True)
+    subprocess.run([APP_PYTHON, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True
+    )
+    stamp.write_text(requirements.read_text())
+    return python
 
 
 def run(args: list[str], env: dict[str, str]) -> None:
@@ -159,7 +168,7 @@ class DjangoSystem(System):
 
     def start(self) -> Process:
         self.polls = 0
-        return Process([APP_PYTHON, "manage.py", "qcluster"], self.env, self.name)
+        return worker([APP_PYTHON, "manage.py", "qcluster"], self.env, self.name)
 
     def left(self) -> int:
         self.polls += 1
@@ -217,7 +226,7 @@ class Procrastinate(DjangoSystem):
 
     def start(self) -> Process:
         self.polls = 0
-        return Process(
+        return worker(
             [self.args.peer_python, "-m", "procrastinate", "--app", "bench.peer_apps.procrastinate",
              "worker", "--concurrency", str(self.args.workers), "--queues", "bench"],
             self.env, self.name,
@@ -246,7 +255,7 @@ class Celery(System):
             self.env)  # fmt: skip
 
     def start(self) -> Process:
-        return Process(
+        return worker(
             [self.args.peer_python, "-m", "celery", "-A", "bench.peer_apps:celery", "worker",
              "--pool", "prefork", "--concurrency", str(self.args.workers), "--queues", self.queue,
              "--without-mingle", "--without-gossip", "--without-heartbeat",
@@ -285,7 +294,7 @@ def drain(system: System, n: int, timeout: float = 600) -> dict:
             if now > timeout:
                 raise SystemExit(f"{system.name}: {left} jobs left after {timeout:.0f} s")
             if process.proc.poll() is not None:
-                raise SystemExit(f"{system.name}: the worker exited, see {process.log.name}")
+                raise SystemExit(f"{system.name}: the worker exited, see {process.log_path}")
             time.sleep(POLL_S)
     finally:
         process.stop()
@@ -335,7 +344,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--peer-python", default="/work/bench-venv/bin/python")
+    parser.add_argument(
+        "--peer-python", default=None, help="the peers' interpreter (default: build/venv-peers)"
+    )
     parser.add_argument("--enqueue", choices=["aktina", "django_q2"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.enqueue:
@@ -346,11 +357,11 @@ def main() -> None:
     chosen = [s for s in args.systems.split(",") if s]
     if unknown := set(chosen) - set(SYSTEMS):
         raise SystemExit(f"unknown systems: {', '.join(sorted(unknown))}")
-    if {"procrastinate", "celery"} & set(chosen) and not Path(args.peer_python).exists():
-        raise SystemExit(
-            f"{args.peer_python} missing: python3.11 -m venv /work/bench-venv && "
-            "/work/bench-venv/bin/pip install -r requirements-bench.txt"
-        )
+    if {"procrastinate", "celery"} & set(chosen):
+        if args.peer_python is None:
+            args.peer_python = str(peer_venv())
+        elif not Path(args.peer_python).exists():
+            raise SystemExit(f"--peer-python {args.peer_python}: no such interpreter")
     classes = {"aktina": Aktina, "django_q2": DjangoQ2, "procrastinate": Procrastinate,
                "celery": Celery}  # fmt: skip
     systems = [classes[name](args, args.database_url) for name in chosen]
@@ -370,18 +381,47 @@ def main() -> None:
                 + (f", {cpj:.2f} commits/job" if cpj is not None else ""),
                 flush=True,
             )
-    summary = {}
     print(f"n={args.n}, workers={args.workers}, rounds={args.rounds}; median [min-max]")
+    summary: dict = {name: None for name in SYSTEMS}
     for name, outs in results.items():
         figures = {}
-        for key in ("jobs_per_s", "steady_jobs_per_s", "commits_per_job", "first_done_s"):
+        for key in FIGURES:
             values = [o[key] for o in outs if o[key] is not None]
             figures[key] = round(statistics.median(values), 2) if values else None
+            figures[f"{key}_min"] = round(min(values), 2) if values else None
+            figures[f"{key}_max"] = round(max(values), 2) if values else None
             if values:
                 print(f"  {name:14s} {key:18s} {statistics.median(values):8.2f} "
                       f"[{min(values):.2f}-{max(values):.2f}]")  # fmt: skip
         summary[name] = figures
-    print(json.dumps(summary))
+
+    def ledger_per(peer: str) -> float | None:
+        if "aktina" not in results or peer not in results:
+            return None
+        ledger = statistics.median(o["jobs_per_s"] for o in results["aktina"])
+        other = statistics.median(o["jobs_per_s"] for o in results[peer])
+        per_round = [
+            a["jobs_per_s"] / b["jobs_per_s"]
+            for a, b in zip(results["aktina"], results[peer], strict=True)
+        ]
+        print(f"ledger ÷ {peer}: {ledger / other:.2f} "
+              f"(per round {min(per_round):.2f}-{max(per_round):.2f})")  # fmt: skip
+        return round(ledger / other, 3)
+
+    ratios = {f"ledger_per_{peer}": ledger_per(peer) for peer in SYSTEMS[1:]}
+    ledger_commits = summary["aktina"]["commits_per_job"] if summary["aktina"] else None
+    if ledger_commits is not None:
+        print(f"ledger commits per job: {ledger_commits:.2f}")
+    emit(
+        {
+            **summary,
+            **ratios,
+            "ledger_commits_per_job": ledger_commits,
+            "n": args.n,
+            "rounds": args.rounds,
+        },
+        JSON_KEYS,
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ nothing: each call rebuilds), and as a superuser through `django.test.Client` th
 queries of each page at both sizes (they must be equal: no query per row). `--explain` prints
 EXPLAIN ANALYZE of each page's slowest query at the large size.
 
-Last line is JSON: runs, queue_page_ms_small/large, queue_page_ratio, admin_changelist_ms_large,
-admin_failed_ms_large, queue_stats_ms_large, queries_per_page, plus every timing.
+Last line is JSON (keys in JSON_KEYS): runs, queue_page_ms_small/large, queue_page_ratio,
+admin_changelist_ms_large, admin_failed_ms_large, queue_stats_ms_large, queries_per_page, plus
+every timing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import median, setup_django
+from bench.common import emit, median, setup_django
+
+JSON_KEYS = (
+    "runs",
+    "queue_page_ms_small",
+    "queue_page_ms_large",
+    "queue_page_ratio",
+    "admin_changelist_ms_large",
+    "admin_failed_ms_large",
+    "queue_stats_ms_large",
+    "queries_per_page",
+    "queries_equal",
+    "database",
+    "small_runs",
+    "ms_small",
+    "ms_large",
+)
 
 # (job, queue, tries, timeout, backoff, weight). Urgent orders send their workflow jobs to
 # `urgent` (orders.jobs.for_order); `default` gets jobs dispatched with on_queue("default").
@@ -391,7 +408,7 @@ def main() -> None:
         "ms_small": {k: round(v, 1) for k, v in small.items()},
         "ms_large": {k: round(v, 1) for k, v in large.items()},
     }
-    print(json.dumps(result))
+    emit(result, JSON_KEYS)
 
 
 if __name__ == "__main__":

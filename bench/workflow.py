@@ -1,28 +1,36 @@
-"""The order workflow end to end against a real web server and cluster, next to raw django-q2.
+"""The order workflow end to end against a real web server and cluster, next to the same work
+done inline in one process.
 
     python bench/workflow.py [--n 200] [--database-url postgres://postgres@127.0.0.1:5432/aktina_bench_wf]
-                             [--workers 2] [--rounds 2] [--threads 4] [--raw-n 1000]
+                             [--workers 2] [--rounds 2] [--threads 4] [--noop-n 1000] [--coalesce 1]
 
-Each round: (1) the raw django-q2 no-op rate on the same running cluster and database
-(`async_task("bench.tasks.noop")` x raw-n, as bench/jobs.py measures it); (2) N orders posted to
-`POST /api/orders/` by a few client threads while the cluster works them off; the clock runs
-from the first request to the last order's `fulfillment_started_at`. The shipping label is
-delayed by a day (excluded). The server is gunicorn with 2 workers on the same 2 cores.
+The work compared: N orders placed and every run they cause that is due within the analytics
+coalescing window (`--coalesce` seconds, set as ANALYTICS_COALESCE_SECONDS for both sides):
+approval, fulfilment, the completion notification and its e-mail, the coalesced analytics run.
+Delayed runs (the shipping label and approval reminders, a day away here) are left out on
+both sides. Both sides use the in-memory mail backend.
 
-jobs_per_order counts every run the workflow dispatched due for execution while the round ran
-(approval, fulfilment, the chain's completion notification, analytics), not the delayed label:
-that is the work the cluster had to do. ceiling = raw rate / jobs_per_order; ratio =
-orders_per_s / ceiling. Medians over rounds. Last line is JSON.
+Inline (`inline_orders_per_s`): the orders placed with the service in this process, one at a
+time, each order's runs performed through the worker's own code path (`perform`) before the
+next is placed. The clock runs only around `order_create` and `perform`; choosing the next run
+and making a coalesced run due (the broker's part) are outside it. SQL statements per order
+(`statements_per_order`, the cache table left out as tests/orders/test_statement_budget.py
+counts them) come from a second, untimed pass over `--statements-n` more orders.
 
-Before the servers start, the inline cost: N orders placed with the service in this process,
-one at a time, each order's runs performed through the worker's own code path (`perform`)
-before the next is placed, in the order a cluster takes them (by `available_at`; a run
-waiting only for the analytics coalescing delay is made due, the label is not):
-`inline_orders_per_s` and `statements_per_order` (the cache table left out, as
-tests/orders/test_statement_budget.py counts them). `ratio_to_inline` = queued orders/s /
-inline orders/s: what the queue and the second core buy. After the rounds, orders are posted
-at a steady half of the measured throughput (paced, not a burst) and their create ->
-`fulfilling` latency is reported. `--inline-only` stops after the inline cost.
+Queued (`orders_per_s`): the N orders posted to `POST /api/orders/` by `--threads` client
+threads against gunicorn (`--web-workers`) while one cluster (`--workers`) works; the clock runs
+from the first request to the `finished_at` of the last run of that same set (every run the
+round's orders caused, the delayed ones excepted). `ratio_to_inline` = orders_per_s /
+inline_orders_per_s; `inline_runs_per_order` and `queued_runs_per_order` say whether both sides
+did the same work (they differ only where a status change escaped the coalescing window).
+
+Each round also measures `noop_jobs_per_s`: `async_task("bench.tasks.noop")` x `--noop-n` on the
+same running cluster. The ledger is django-q2's broker, so these are ledger runs (DjangoQTask),
+not raw django-q2 (bench/jobs.py measures raw django-q2 on its stock broker):
+`noop_ceiling_orders_per_s` = noop rate / queued runs per order, `ratio_to_noop_ceiling` =
+orders_per_s / that. After the rounds, orders are posted at a steady half of the measured
+throughput (paced, not a burst) and their create -> `fulfilling` latency is reported.
+`--inline-only` stops after the inline side. Medians over rounds. Last line is JSON.
 
 `--profile` starts no server: it counts SQL statements and inline time per job class, then
 cProfiles `aktina.jobs.testing.work_off` over n orders placed with the service.
@@ -31,7 +39,7 @@ cProfiles `aktina.jobs.testing.work_off` over n orders placed with the service.
 from __future__ import annotations
 
 import argparse
-import json
+import datetime as dt
 import random
 import sys
 import threading
@@ -41,11 +49,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Cluster, bench_customers, median, percentile, setup_django, wait_for
+from bench.common import (
+    Cluster,
+    bench_customers,
+    emit,
+    median,
+    percentile,
+    setup_django,
+    wait_for,
+)
 from bench.load import ApiClient, WebServer
 
 PASSWORD = "bench-password-1"
 LABEL_DELAY = 86400
+
+JSON_KEYS = (
+    "inline_orders_per_s",
+    "inline_runs_per_order",
+    "statements_per_order",
+    "orders_per_s",
+    "orders_per_s_min",
+    "orders_per_s_max",
+    "queued_runs_per_order",
+    "ratio_to_inline",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "half_load_latency_p50_ms",
+    "half_load_latency_p95_ms",
+    "noop_jobs_per_s",
+    "noop_ceiling_orders_per_s",
+    "ratio_to_noop_ceiling",
+)
+JSON_KEYS_INLINE_ONLY = ("inline_orders_per_s", "inline_runs_per_order", "statements_per_order")
 
 
 def seed_ample_stock(customers: int = 8) -> list[str]:
@@ -62,18 +97,19 @@ def seed_ample_stock(customers: int = 8) -> list[str]:
     return bench_customers(customers, prefix="bench", password=PASSWORD)
 
 
-def raw_rate(n: int) -> float:
+def noop_rate(n: int) -> float:
+    """No-op runs per second on the running cluster, enqueued through django-q2's `async_task`:
+    with the ledger as django-q2's broker these are ledger runs (DjangoQTask)."""
     from django.db import transaction
     from django_q.tasks import async_task
 
     from aktina.jobs.models import JobRun
     from aktina.jobs.rawtasks import DjangoQTask
 
-    # The ledger is django-q2's broker: raw tasks are ledger runs (DjangoQTask) too.
     with transaction.atomic():
         for i in range(n):
             async_task("bench.tasks.noop", i)
-    # Only the raw tasks: the label runs of earlier orders stay queued for LABEL_DELAY.
+    # Only these: the label runs of earlier orders stay queued for LABEL_DELAY.
     active = JobRun.objects.filter(status__in=JobRun.ACTIVE, job_name=DjangoQTask.job_name)
     return n / wait_for(lambda: not active.exists(), timeout=600)
 
@@ -104,10 +140,19 @@ def post_orders(clients: list[ApiClient], n: int, seed: int) -> list[int]:
     return ids
 
 
+def _not_delayed(runs):
+    """The runs compared on both sides: all but the delayed ones (label, reminder)."""
+    return [
+        r for r in runs if (r["available_at"] - r["created_at"]).total_seconds() < LABEL_DELAY / 2
+    ]
+
+
 def workflow_round(clients: list[ApiClient], n: int, seed: int) -> dict:
+    from django.db.models import Q
     from django.utils import timezone
 
     from aktina.jobs.models import JobRun
+    from aktina.jobs.rawtasks import DjangoQTask
     from orders.models import Order
 
     started_wall = timezone.now()
@@ -116,50 +161,37 @@ def workflow_round(clients: list[ApiClient], n: int, seed: int) -> dict:
     posted_s = time.perf_counter() - started
     fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING)
     wait_for(lambda: fulfilling.count() == n, timeout=900, interval=0.1)
-    rows = list(fulfilling.values_list("created_at", "fulfillment_started_at"))
-    finished_wall = max(f for _, f in rows)
-    elapsed = (finished_wall - started_wall).total_seconds()
-    latencies = [(f - c).total_seconds() * 1000 for c, f in rows]
+    # Then every run these orders caused that is due (or will be, inside the coalescing
+    # window): the same set the inline side performs.
+    window = JobRun.objects.filter(created_at__gte=started_wall).exclude(
+        job_name=DjangoQTask.job_name
+    )
+    soon = Q(available_at__lte=timezone.now() + dt.timedelta(seconds=LABEL_DELAY / 2))
 
-    window = JobRun.objects.filter(created_at__gte=started_wall, created_at__lte=finished_wall)
-    due = [
-        r
-        for r in window.values("job_name", "created_at", "available_at", "started_at")
-        if (r["available_at"] - r["created_at"]).total_seconds() < LABEL_DELAY / 2
-    ]
-    executed = sum(1 for r in due if r["started_at"] and r["started_at"] <= finished_wall)
+    def pending() -> bool:
+        return window.filter(soon, status__in=JobRun.ACTIVE).exists()
+
+    wait_for(lambda: not pending(), timeout=900, interval=0.1)
+    rows = list(fulfilling.values_list("created_at", "fulfillment_started_at"))
+    latencies = [(f - c).total_seconds() * 1000 for c, f in rows]
+    done = _not_delayed(window.values("job_name", "created_at", "available_at", "finished_at"))
+    finished_wall = max(r["finished_at"] for r in done)
+    elapsed = (finished_wall - started_wall).total_seconds()
     per_job: dict[str, int] = {}
-    for r in due:
+    for r in done:
         name = r["job_name"].rsplit(".", 1)[-1]
         per_job[name] = per_job.get(name, 0) + 1
-    # Let the tail (notifications, analytics) finish so the next round starts from idle.
-    wait_for(
-        lambda: (
-            not JobRun.objects.filter(
-                status__in=JobRun.ACTIVE, available_at__lte=timezone.now()
-            ).exists()
-        ),
-        timeout=600,
-        interval=0.2,
-    )
     return {
         "orders_per_s": n / elapsed,
         "elapsed_s": elapsed,
         "post_s": posted_s,
         "latencies": latencies,
-        "jobs_per_order": len(due) / n,
-        "executed_per_order": executed / n,
-        "path_jobs_per_order": (
-            per_job.get("ProcessOrderApprovalJob", 0) + per_job.get("ProcessOrderFulfillmentJob", 0)
-        )
-        / n,
+        "runs_per_order": len(done) / n,
         "per_job": per_job,
     }
 
 
 def _next_due_run(horizon_s: float):
-    import datetime as dt
-
     from django.utils import timezone
 
     from aktina.jobs.models import JobRun
@@ -172,9 +204,9 @@ def _next_due_run(horizon_s: float):
     )
 
 
-def inline_cost(n: int, seed: int = 7) -> dict:
+def inline_cost(n: int, statements_n: int, seed: int = 7) -> dict:
     """N orders placed with the service and their runs performed here, one process, no broker
-    and no HTTP: orders/s, statements and executed runs per order."""
+    and no HTTP: orders/s and runs per order; then statements per order in an untimed pass."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -189,44 +221,56 @@ def inline_cost(n: int, seed: int = 7) -> dict:
     customers = list(get_user_model().objects.filter(username__startswith="bench-customer-"))
     rng = random.Random(seed)
     horizon = settings.ANALYTICS_COALESCE_SECONDS + 1
-    executed = statements = 0
+
+    def make_due(run) -> None:
+        # Its time has come, as the broker would deliver it: the coalescing delay passed. A
+        # second back: the claim compares with the database's clock.
+        JobRun.objects.filter(pk=run.pk, available_at__gt=timezone.now()).update(
+            available_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+
+    # One order at a time, each run to the end of its due runs before the next is placed: the
+    # serial cost of an order, its burst coalesced as on an idle cluster.
+    timed = 0.0
+    executed = 0
     ids = []
+    for k in range(n):
+        started = time.perf_counter()
+        order = order_create(customer=customers[k % len(customers)], items=small_items(rng))
+        timed += time.perf_counter() - started
+        ids.append(order.pk)
+        while (run := _next_due_run(horizon)) is not None:
+            make_due(run)
+            started = time.perf_counter()
+            outcome = perform(run.pk, run.timeout)
+            timed += time.perf_counter() - started
+            if outcome == "skipped":
+                raise RuntimeError(f"inline: run {run.pk} was not claimed")
+            executed += 1
+    fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING).count()
+    if fulfilling != n:
+        raise RuntimeError(f"inline: {fulfilling} of {n} orders reached fulfilling")
 
     def counted(ctx) -> int:
         # The cache is the database here and Redis in production: left out, as in the test.
         return sum(1 for q in ctx.captured_queries if "aktina_cache" not in q["sql"])
 
-    # One order at a time, each run to `fulfilling` before the next is placed: the serial cost
-    # of an order, with its burst coalesced as on an idle cluster. (A batch placed at once
-    # outruns the coalescing window in a single process: every early order's analytics run
-    # comes due before its fulfilment, which a queued cluster pays only when its wait is as
-    # long.) Choosing the next run and shifting its time is the broker's part, not counted.
-    started = time.perf_counter()
-    for k in range(n):
-        # Django keeps the last 9 000 statements; a full log would make the capture empty.
+    statements = 0
+    for k in range(statements_n):
         connection.queries_log.clear()
         with CaptureQueriesContext(connection) as ctx:
-            order = order_create(customer=customers[k % len(customers)], items=small_items(rng))
+            order_create(customer=customers[k % len(customers)], items=small_items(rng))
         statements += counted(ctx)
-        ids.append(order.pk)
         while (run := _next_due_run(horizon)) is not None:
-            # Its time has come, as the broker would deliver it: the coalescing delay passed.
-            JobRun.objects.filter(pk=run.pk, available_at__gt=timezone.now()).update(
-                available_at=timezone.now()
-            )
+            make_due(run)
             connection.queries_log.clear()
             with CaptureQueriesContext(connection) as ctx:
                 perform(run.pk, run.timeout)
             statements += counted(ctx)
-            executed += 1
-    elapsed = time.perf_counter() - started
-    fulfilling = Order.objects.filter(pk__in=ids, status=Order.Status.FULFILLING).count()
-    if fulfilling != n:
-        raise RuntimeError(f"inline: {fulfilling} of {n} orders reached fulfilling")
     return {
-        "orders_per_s": n / elapsed,
-        "statements_per_order": statements / n,
-        "executed_per_order": executed / n,
+        "orders_per_s": n / timed,
+        "runs_per_order": executed / n,
+        "statements_per_order": statements / statements_n if statements_n else None,
     }
 
 
@@ -302,8 +346,8 @@ def profile_inline(n: int) -> None:
     profiler.disable()
     elapsed = time.perf_counter() - started
     print(
-        f"inline: {done} deliveries in {elapsed:.2f} s = {done / elapsed:.0f} runs/s, "
-        f"{elapsed / n * 1000:.1f} ms per order"
+        f"inline under cProfile (profiler overhead included: not a throughput figure): {done} "
+        f"deliveries in {elapsed:.2f} s, {elapsed / n * 1000:.1f} ms per order"
     )
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
@@ -354,7 +398,7 @@ def count_queries(n: int) -> None:
     for name, values in sorted(counts.items()):
         print(
             f"  {name:40s} runs={len(values):4d} statements p50={median([q for q, _ in values])} "
-            f"inline ms p50={median([t for _, t in values]):.1f}"
+            f"ms p50 with query capture={median([t for _, t in values]):.1f}"
         )
     from django_q.tasks import async_task
 
@@ -379,7 +423,9 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--raw-n", type=int, default=1000)
+    parser.add_argument("--noop-n", type=int, default=1000)
+    parser.add_argument("--coalesce", type=float, default=1.0, help="ANALYTICS_COALESCE_SECONDS")
+    parser.add_argument("--statements-n", type=int, default=20, help="orders, untimed pass")
     parser.add_argument("--half-load-n", type=int, default=200, help="orders at half load")
     parser.add_argument(
         "--profile", action="store_true", help="no servers: cProfile the jobs inline and exit"
@@ -393,6 +439,9 @@ def main() -> None:
         JOBS_IMPORT="bench.tasks",
         Q_WORKERS=str(args.workers),
         ORDER_LABEL_DELAY_SECONDS=str(LABEL_DELAY),
+        ORDER_REMINDER_DELAY_SECONDS=str(LABEL_DELAY),
+        ANALYTICS_COALESCE_SECONDS=str(args.coalesce),
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         THROTTLE_ORDER_CREATE="1000000/min",
         THROTTLE_AUTH="100000/min",
     )
@@ -405,37 +454,40 @@ def main() -> None:
         count_queries(20)
         profile_inline(args.n)
         return
-    # The e-mail the inline runs send: counted in their statements, not printed here.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    inline = inline_cost(args.n)
+    inline = inline_cost(args.n, args.statements_n)
     print(
         f"inline: {inline['orders_per_s']:.1f} orders/s, "
-        f"{inline['statements_per_order']:.1f} statements/order, "
-        f"{inline['executed_per_order']:.2f} runs executed/order",
+        f"{inline['runs_per_order']:.2f} runs/order, "
+        f"{inline['statements_per_order']:.1f} statements/order",
         flush=True,
     )
+    inline_figures = {
+        "inline_orders_per_s": round(inline["orders_per_s"], 1),
+        "inline_runs_per_order": round(inline["runs_per_order"], 2),
+        "statements_per_order": round(inline["statements_per_order"], 1),
+    }
     if args.inline_only:
-        print(json.dumps({k: round(v, 2) for k, v in inline.items()}))
+        emit(inline_figures, JSON_KEYS_INLINE_ONLY)
         return
     connection.close()
 
     server = WebServer(env, workers=args.web_workers)
     cluster = Cluster(env)
     rounds = []
-    raw_rates = []
+    noop_rates = []
     try:
         clients = [ApiClient(server.url, name, PASSWORD) for name in customers]
         time.sleep(4)  # let the cluster spawn its workers before the clock starts
         # Warm up: the first requests and jobs import code in the web and worker processes.
         workflow_round(clients, 10, seed=999)
         for r in range(args.rounds):
-            raw_rates.append(raw_rate(args.raw_n))
+            noop_rates.append(noop_rate(args.noop_n))
             rounds.append(workflow_round(clients, args.n, seed=r))
             print(
-                f"round {r + 1}: raw {raw_rates[-1]:.0f} tasks/s; workflow "
+                f"round {r + 1}: no-op {noop_rates[-1]:.0f} runs/s; workflow "
                 f"{rounds[-1]['orders_per_s']:.1f} orders/s ({rounds[-1]['elapsed_s']:.1f} s, "
                 f"posting took {rounds[-1]['post_s']:.1f} s), "
-                f"{rounds[-1]['jobs_per_order']:.2f} jobs/order {rounds[-1]['per_job']}",
+                f"{rounds[-1]['runs_per_order']:.2f} runs/order {rounds[-1]['per_job']}",
                 flush=True,
             )
         half_rate = median([r["orders_per_s"] for r in rounds]) / 2
@@ -451,42 +503,39 @@ def main() -> None:
 
     for name, (run_ms, wait_ms, count) in sorted(run_timings().items()):
         print(f"  {name:40s} n={count:5d} run p50 {run_ms:7.1f} ms  wait p50 {wait_ms:8.1f} ms")
-    orders_per_s = median([r["orders_per_s"] for r in rounds])
-    jobs_per_order = median([r["jobs_per_order"] for r in rounds])
-    raw = median(raw_rates)
-    ceiling = raw / jobs_per_order
-    latencies = [ms for r in rounds for ms in r["latencies"]]
-    path = median([r["path_jobs_per_order"] for r in rounds])
     rates = [r["orders_per_s"] for r in rounds]
+    orders_per_s = median(rates)
+    runs_per_order = median([r["runs_per_order"] for r in rounds])
+    noop = median(noop_rates)
+    ceiling = noop / runs_per_order
+    latencies = [ms for r in rounds for ms in r["latencies"]]
     print(
         f"database: {connection.vendor}, n={args.n}, workers={args.workers}, "
-        f"web workers={args.web_workers}, client threads={args.threads}, rounds={args.rounds}"
+        f"web workers={args.web_workers}, client threads={args.threads}, rounds={args.rounds}, "
+        f"coalescing window {args.coalesce} s"
     )
     print(
-        f"raw django-q2 no-op: {', '.join(f'{r:.0f}' for r in raw_rates)} tasks/s; "
-        f"workflow: {', '.join(f'{rate:.1f}' for rate in rates)} orders/s; "
-        f"runs executed by the end: {median([r['executed_per_order'] for r in rounds]):.2f}/order; "
-        f"path-only (approval+fulfilment) ratio {orders_per_s / (raw / path):.3f}"
+        f"queued {orders_per_s:.1f} orders/s [{min(rates):.1f}-{max(rates):.1f}] ÷ inline "
+        f"{inline['orders_per_s']:.1f} = {orders_per_s / inline['orders_per_s']:.2f}; runs per "
+        f"order queued {runs_per_order:.2f}, inline {inline['runs_per_order']:.2f}"
     )
-    print(
-        json.dumps(
-            {
-                "inline_orders_per_s": round(inline["orders_per_s"], 1),
-                "ratio_to_inline": round(orders_per_s / inline["orders_per_s"], 3),
-                "statements_per_order": round(inline["statements_per_order"], 1),
-                "executed_jobs_per_order": round(
-                    median([r["executed_per_order"] for r in rounds]), 2
-                ),
-                "half_load_latency_p50_ms": round(percentile(half, 50), 1),
-                "half_load_latency_p95_ms": round(percentile(half, 95), 1),
-                "orders_per_s": round(orders_per_s, 1),
-                "latency_p50_ms": round(percentile(latencies, 50), 1),
-                "latency_p95_ms": round(percentile(latencies, 95), 1),
-                "jobs_per_order": round(jobs_per_order, 2),
-                "ceiling_orders_per_s": round(ceiling, 1),
-                "ratio": round(orders_per_s / ceiling, 3),
-            }
-        )
+    emit(
+        {
+            **inline_figures,
+            "orders_per_s": round(orders_per_s, 1),
+            "orders_per_s_min": round(min(rates), 1),
+            "orders_per_s_max": round(max(rates), 1),
+            "queued_runs_per_order": round(runs_per_order, 2),
+            "ratio_to_inline": round(orders_per_s / inline["orders_per_s"], 3),
+            "latency_p50_ms": percentile(latencies, 50),
+            "latency_p95_ms": percentile(latencies, 95),
+            "half_load_latency_p50_ms": percentile(half, 50),
+            "half_load_latency_p95_ms": percentile(half, 95),
+            "noop_jobs_per_s": round(noop, 1),
+            "noop_ceiling_orders_per_s": round(ceiling, 1),
+            "ratio_to_noop_ceiling": round(orders_per_s / ceiling, 3),
+        },
+        JSON_KEYS,
     )
 
 

@@ -11,6 +11,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from aktina.core.stats import percentile
 from aktina.jobs.models import JobRun
 
 Status = JobRun.Status
@@ -248,15 +249,6 @@ def _recent_timings(queue: str, *, since: dt.datetime) -> tuple[list[float], lis
         waits.append(max(0.0, (started_at - available_at).total_seconds() * 1000))
         runs.append(max(0.0, (finished_at - started_at).total_seconds() * 1000))
     return waits, runs
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None for no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return round(ordered[rank], 1)
 
 
 def ledger_distinct(column: str) -> list[str]:
