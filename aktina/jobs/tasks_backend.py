@@ -38,6 +38,7 @@ from aktina.jobs.exceptions import PermanentError
 from aktina.jobs.lifecycle import run_error, run_fail, run_succeed
 from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.signals import job_dispatched, job_failed, job_started, job_succeeded
+from aktina.jobs.spec import DispatchSpec
 from aktina.jobs.tasks_api import (
     BaseTaskBackend,
     InvalidTask,
@@ -118,17 +119,16 @@ class LedgerBackend(BaseTaskBackend):
         args, kwargs = _json_arguments(args, kwargs)
         options = _ledger_options(task)
         backoff = options["backoff"] if options["backoff"] is not None else self.default_backoff
-        spec = {
-            "job": TASK_PREFIX + task.module_path,
-            "queue": task.queue_name,
-            "payload": {"args": args, "kwargs": kwargs, "backend": self.alias},
-            "tries": int(options["tries"] or self.default_tries),
-            "timeout": int(options["timeout"] or self.default_timeout),
-            "backoff": [float(b) for b in (backoff if isinstance(backoff, list) else [backoff])],
-            "delay": _seconds_until(task.run_after),
-        }
-        if task.priority:
-            spec["priority"] = task.priority
+        spec = DispatchSpec(
+            job=TASK_PREFIX + task.module_path,
+            queue=task.queue_name,
+            payload={"args": args, "kwargs": kwargs, "backend": self.alias},
+            tries=int(options["tries"] or self.default_tries),
+            timeout=int(options["timeout"] or self.default_timeout),
+            backoff=tuple(float(b) for b in (backoff if isinstance(backoff, list) else [backoff])),
+            delay=_seconds_until(task.run_after),
+            priority=int(task.priority or 0),
+        )
         run = run_dispatch(spec=spec)
         return task_result_from_run(run=run, task=task, attempts=[])
 
