@@ -202,9 +202,7 @@ def task_result_from_run(
     """The TaskResult of a run: its times, per-attempt errors and workers, and return value."""
     task = task or task_for_run(run)
     if attempts is None:
-        attempts = [
-            a for a in run.attempt_log.order_by("id") if a.outcome != JobAttempt.Outcome.RELEASED
-        ]
+        attempts = list(run.attempt_log.order_by("id"))
     workers = [a.worker for a in attempts]
     # The attempt in progress, or the one that succeeded, has no attempt-log row.
     if len(workers) < run.attempts and run.status in (Status.RUNNING, Status.SUCCEEDED):
