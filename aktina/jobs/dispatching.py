@@ -70,18 +70,19 @@ def run_dispatch(
     # savepoint=False: inside the caller's transaction this adds no statement; outside one, the
     # run and its tags commit together.
     with transaction.atomic(savepoint=False):
-        if run.unique_key:
-            existing = _run_insert_unique(run)
-            if existing is not None:
-                if chain or chain_catch:
-                    raise UniqueRunActive(existing)
-                return existing
-        else:
-            run.save(force_insert=True)
-        run_tags_write(runs=[(run, spec)])
-        clusters_wake()
-        _after_commit_announce([run])
-    return run
+        existing = _run_insert_unique(run) if run.unique_key else None
+        if existing is None:
+            if not run.unique_key:
+                run.save(force_insert=True)
+            run_tags_write(runs=[(run, spec)])
+            clusters_wake()
+            _after_commit_announce([run])
+    if existing is None:
+        return run
+    if chain or chain_catch:
+        # Raised outside the atomic block: it refuses this dispatch, not the caller's transaction.
+        raise UniqueRunActive(existing)
+    return existing
 
 
 def runs_dispatch_many(*, specs: Sequence[SpecLike], batch: JobBatch | None = None) -> list[JobRun]:
