@@ -6,6 +6,8 @@ Application code imports everything it needs from here (and `aktina.jobs.models`
     from aktina.jobs import Job, PermanentError, RateLimited, WithoutOverlapping, chain, batch
 """
 
+import importlib
+
 from aktina.jobs.exceptions import JobTimedOut, PermanentError
 from aktina.jobs.signals import job_dispatched, job_failed, job_started, job_succeeded
 
@@ -48,8 +50,6 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value

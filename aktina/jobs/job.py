@@ -11,17 +11,15 @@ import datetime as dt
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from django.utils import timezone
 
 from aktina.jobs.dispatching import run_dispatch, runs_dispatch_many
 from aktina.jobs.exceptions import PermanentError, Release
+from aktina.jobs.models import JobRun
 from aktina.jobs.serialization import dump_arguments
 from aktina.jobs.spec import DispatchSpec
-
-if TYPE_CHECKING:
-    from aktina.jobs.models import JobRun
 
 _registry: dict[str, type[Job]] = {}
 

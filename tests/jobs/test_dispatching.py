@@ -261,3 +261,26 @@ def test_outside_a_transaction_each_dispatch_notifies_once(listener):
     dispatch_many([NoopJob(i) for i in range(50)])
     assert listener() == [("aktina_jobs", "")]
     assert JobRun.objects.count() == 51
+
+
+# --- the front door ----------------------------------------------------------------------------
+def test_every_name_the_front_door_lists_resolves():
+    # Domain apps import only `aktina.jobs`: a rename behind it must fail here, not in an app.
+    import aktina.jobs
+
+    assert [n for n in aktina.jobs.__all__ if getattr(aktina.jobs, n, None) is None] == []
+
+
+def test_unique_runs_cancel_cancels_the_waiting_holder_and_frees_its_key():
+    from aktina.jobs import unique_key_release, unique_runs_cancel
+
+    waiting = UniqueJob.dispatch("a")
+    assert unique_runs_cancel(key="unique-a") == 1
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.unique_active) == (Status.CANCELLED, False)
+    assert unique_runs_cancel(key="unique-a") == 0
+    running = UniqueJob.dispatch("a")
+    JobRun.objects.filter(pk=running.pk).update(status=Status.RUNNING)
+    assert unique_runs_cancel(key="unique-a") == 0  # a started run finishes its attempt
+    unique_key_release(run=running)
+    assert UniqueJob.dispatch("a").pk != running.pk
