@@ -21,7 +21,7 @@ from django.db.models.base import ModelState
 
 from aktina.jobs.models import JobRun, JobRunTag
 
-# The run columns that differ from run to run; every other column gets one value per INSERT.
+# The run columns that may differ from run to run; every other column gets one value per INSERT.
 RUN_VARYING = (
     "job_name",
     "queue",
@@ -58,12 +58,17 @@ def runs_insert(rows: Sequence[dict[str, Any]], *, shared: dict[str, Any]) -> li
             continue  # the database's own default applies
         else:
             constants[f.attname] = f.get_default()  # None, or "" for a text column
-    varying = [by_name[name] for name in RUN_VARYING]
+    # A column equal in every row (the queue, tries, ... of one job class; `available_at` when
+    # nothing is delayed) is one parameter too: the database unpacks only what differs.
+    first = rows[0]
+    names = [n for n in RUN_VARYING if any(row[n] != first[n] for row in rows)]
+    constants.update({n: first[n] for n in RUN_VARYING if n not in names})
+    varying = [by_name[name] for name in names]
     when = [i for i, f in enumerate(varying) if f.get_internal_type() == "DateTimeField"]
     as_text = _datetime_as_text()
     values = []
     for row in rows:
-        line = [row[name] for name in RUN_VARYING]
+        line = [row[name] for name in names]
         for i in when:
             if line[i] is not None:
                 line[i] = as_text(line[i])
@@ -77,17 +82,17 @@ def runs_insert(rows: Sequence[dict[str, Any]], *, shared: dict[str, Any]) -> li
     )
     # Ids come from one statement in row order, so in ascending order (sequence or rowid).
     ids.sort()
-    return [
-        _saved_run({**constants, **row, "id": run_id})
-        for run_id, row in zip(ids, rows, strict=True)
-    ]
+    return [_saved_run(constants, row, run_id) for run_id, row in zip(ids, rows, strict=True)]
 
 
-def _saved_run(values: dict[str, Any]) -> JobRun:
+def _saved_run(constants: dict[str, Any], row: dict[str, Any], run_id: int) -> JobRun:
     """A JobRun as `Model.from_db` builds one, without the per-field setattr of `__init__`
     (a third of the cost of a bulk dispatch): the instance holds every concrete column."""
     run = JobRun.__new__(JobRun)
-    run.__dict__.update(values)
+    state = run.__dict__
+    state.update(constants)
+    state.update(row)
+    state["id"] = run_id
     run._state = ModelState()
     run._state.adding = False
     run._state.db = connection.alias
