@@ -23,15 +23,10 @@ class GenerateOrderAnalyticsJob(Job):
 
     def __init__(self, order):
         self.order = order
+        self.delay(settings.ANALYTICS_COALESCE_SECONDS)  # a caller's own .delay() replaces it
 
     def unique_id(self) -> str:
         return f"order-analytics-{self.order.pk}"
-
-    def to_spec(self) -> dict:
-        spec = super().to_spec()
-        if self._delay is None:
-            spec["delay"] = settings.ANALYTICS_COALESCE_SECONDS
-        return spec
 
     def handle(self) -> None:
         metrics_apply_order(order_id=self.order.pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from aktina.jobs.dispatching import run_dispatch, runs_dispatch_many
 from aktina.jobs.lifecycle import batch_close, batch_member_ended
@@ -49,18 +50,29 @@ class Batch:
 
     @transaction.atomic
     def dispatch(self) -> JobBatch:
+        """The batch row, then its members' runs in one multi-row INSERT (`dispatch_many`)."""
         batch = JobBatch.objects.create(
             name=self.name,
             total=len(self.jobs),
             pending=len(self.jobs),
-            then_spec=self._then.to_spec() if self._then else None,
-            catch_spec=self._catch.to_spec() if self._catch else None,
-            finally_spec=self._finally.to_spec() if self._finally else None,
+            then_spec=_stored(self._then),
+            catch_spec=_stored(self._catch),
+            finally_spec=_stored(self._finally),
         )
-        runs_dispatch_many(specs=[job.to_spec() for job in self.jobs], batch=batch)
-        if not self.jobs:
+        runs = runs_dispatch_many(specs=[job.to_spec() for job in self.jobs], batch=batch)
+        # A unique member whose key an active run holds (or a repeat of one in this batch) got
+        # that run back: it is not a member, and the batch must not wait for it.
+        members = len({run.pk for run in runs if run.batch_id == batch.pk})
+        if members != batch.total:
+            JobBatch.objects.filter(pk=batch.pk).update(total=members, pending=members)
+            batch.total = batch.pending = members
+        if not members:
             batch_close(batch=batch)
         return batch
+
+
+def _stored(job) -> dict | None:
+    return job.to_spec().to_stored() if job is not None else None
 
 
 def chain(*jobs) -> Chain:
@@ -74,8 +86,6 @@ def batch(jobs, name: str = "") -> Batch:
 @transaction.atomic
 def batch_cancel(*, batch: JobBatch) -> JobBatch:
     """Cancel a batch: its queued members are cancelled; running ones finish their attempt."""
-    from django.utils import timezone
-
     updated = JobBatch.objects.filter(pk=batch.pk, cancelled_at__isnull=True).update(
         cancelled_at=timezone.now()
     )

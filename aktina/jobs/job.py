@@ -10,25 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
 
 from django.utils import timezone
 
+from aktina.jobs.dispatching import run_dispatch, runs_dispatch_many
 from aktina.jobs.exceptions import PermanentError, Release
+from aktina.jobs.models import JobRun
 from aktina.jobs.serialization import dump_arguments
-
-if TYPE_CHECKING:
-    from aktina.jobs.models import JobBatch, JobRun
+from aktina.jobs.spec import DispatchSpec
 
 _registry: dict[str, type[Job]] = {}
 
 
 def registered_job(name: str) -> type[Job] | None:
     return _registry.get(name)
-
-
-def registered_jobs() -> dict[str, type[Job]]:
-    return dict(_registry)
 
 
 class _DispatchDescriptor:
@@ -111,10 +108,6 @@ class Job(ABC):
             raise PermanentError(str(exc)) from exc
         raise PermanentError(exc or "failed by the job")
 
-    @property
-    def batch(self) -> JobBatch | None:
-        return self.run.batch if self.run is not None and self.run.batch_id else None
-
     # --- dispatching ---------------------------------------------------------------------
     def delay(self, delay: dt.timedelta | float | dt.datetime) -> Self:
         self._delay = delay
@@ -126,33 +119,34 @@ class Job(ABC):
 
     @_DispatchDescriptor
     def dispatch(self) -> JobRun:
-        from aktina.jobs.dispatching import run_dispatch
-
         return run_dispatch(spec=self.to_spec())
 
     @classmethod
-    def dispatch_later(cls, when: dt.timedelta | float | dt.datetime, *args, **kwargs) -> JobRun:
-        return cls(*args, **kwargs).delay(when).dispatch()
+    def dispatch_many(cls, jobs: Sequence[Job]) -> list[JobRun]:
+        """Dispatch many jobs (of any classes) at once: their runs in one multi-row INSERT, their
+        tags in one more, one run per job in order. Unique keys hold as for `dispatch()`: a job
+        whose key is active gets that run back, and jobs sharing a key collapse to one run."""
+        return runs_dispatch_many(specs=[job.to_spec() for job in jobs])
 
-    def to_spec(self) -> dict:
-        """Everything the ledger needs to create a run of this job, as JSON data."""
+    def to_spec(self) -> DispatchSpec:
+        """Everything the ledger needs to create a run of this job."""
         args, kwargs = self._arguments
         backoff = self.backoff if isinstance(self.backoff, list) else [self.backoff]
-        return {
-            "job": self.job_name,
-            "queue": self._queue or self.queue,
-            "priority": int(self.priority),
-            "payload": dump_arguments(args, kwargs),
-            "tries": max(1, int(self.tries)),
-            "timeout": int(self.timeout),
-            "backoff": [float(b) for b in backoff],
-            "retry_for": self.retry_for.total_seconds() if self.retry_for else None,
-            "unique_key": self.unique_id(),
-            "unique_for": self.unique_for.total_seconds() if self.unique_for else None,
-            "unique_until_processing": self.unique_until_processing,
-            "delay": _delay_seconds(self._delay),
-            "tags": list(self.tags()),
-        }
+        return DispatchSpec(
+            job=self.job_name,
+            queue=self._queue or self.queue,
+            priority=int(self.priority),
+            payload=dump_arguments(args, kwargs),
+            tries=max(1, int(self.tries)),
+            timeout=int(self.timeout),
+            backoff=tuple(map(float, backoff)),
+            retry_for=self.retry_for.total_seconds() if self.retry_for else None,
+            unique_key=self.unique_id(),
+            unique_for=self.unique_for.total_seconds() if self.unique_for else None,
+            unique_until_processing=self.unique_until_processing,
+            delay=_delay_seconds(self._delay),
+            tags=tuple(self.tags()),
+        )
 
 
 def _delay_seconds(delay: dt.timedelta | float | dt.datetime | None) -> float:
@@ -163,3 +157,7 @@ def _delay_seconds(delay: dt.timedelta | float | dt.datetime | None) -> float:
     if isinstance(delay, dt.timedelta):
         return max(0.0, delay.total_seconds())
     return max(0.0, float(delay))
+
+
+# `from aktina.jobs import dispatch_many`: the same as `Job.dispatch_many`.
+dispatch_many = Job.dispatch_many

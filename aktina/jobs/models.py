@@ -163,7 +163,6 @@ class JobAttempt(models.Model):
         ERROR = "error", "Error (will retry)"
         FAILED = "failed", "Failed"
         TIMED_OUT = "timed_out", "Timed out or worker lost"
-        RELEASED = "released", "Released"
 
     run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="attempt_log")
     number = models.PositiveIntegerField()

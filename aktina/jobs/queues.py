@@ -5,10 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 
 
-def queue_names() -> list[str]:
-    return list(settings.JOBS_QUEUES)
-
-
 def cluster_for(queue: str) -> str:
     """The django-q2 cluster (broker list) whose workers take this queue's messages."""
     if queue not in settings.JOBS_QUEUES:

@@ -50,6 +50,5 @@ def raw_task_dispatch(*, package: str, cluster: str):
     task = SignedPackage.loads(package)
     queue = cluster if cluster in settings.JOBS_DEDICATED_QUEUES else "default"
     job = DjangoQTask(package).on_queue(queue)
-    spec = job.to_spec()
-    spec["timeout"] = int(task.get("timeout") or Conf.TIMEOUT or job.timeout)
+    spec = job.to_spec().replace(timeout=int(task.get("timeout") or Conf.TIMEOUT or job.timeout))
     return run_dispatch(spec=spec)

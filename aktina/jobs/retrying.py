@@ -12,6 +12,7 @@ from django.db import transaction
 from aktina.jobs.dispatching import run_dispatch
 from aktina.jobs.lifecycle import RunNotChangeable
 from aktina.jobs.models import JobRun
+from aktina.jobs.spec import DispatchSpec
 
 Status = JobRun.Status
 RETRYABLE = (Status.FAILED, Status.CANCELLED)
@@ -86,22 +87,22 @@ def runs_failed_matching(
     return runs
 
 
-def _spec_of(run: JobRun) -> dict:
+def _spec_of(run: JobRun) -> DispatchSpec:
     def span(until):
         return (until - run.created_at).total_seconds() if until else None
 
-    return {
-        "job": run.job_name,
-        "queue": run.queue,
-        "payload": run.payload,
-        "tries": run.tries,
-        "timeout": run.timeout,
-        "backoff": run.backoff,
-        "retry_for": span(run.retry_until),
-        "unique_key": run.unique_key,
-        "unique_for": span(run.unique_until),
-        "unique_until_processing": run.unique_until_processing,
-        "tags": list(run.tags.values_list("tag", flat=True)),
-        "priority": run.priority,
-        "retry_of": run.pk,
-    }
+    return DispatchSpec(
+        job=run.job_name,
+        queue=run.queue,
+        payload=run.payload,
+        tries=run.tries,
+        timeout=run.timeout,
+        backoff=tuple(run.backoff),
+        retry_for=span(run.retry_until),
+        unique_key=run.unique_key,
+        unique_for=span(run.unique_until),
+        unique_until_processing=run.unique_until_processing,
+        tags=tuple(run.tags.values_list("tag", flat=True)),
+        priority=run.priority,
+        retry_of=run.pk,
+    )

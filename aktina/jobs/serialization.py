@@ -20,8 +20,11 @@ class ModelMissing(LookupError):
     """A model instance a job was dispatched with no longer exists."""
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 def dump(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, models.Model):
         if value.pk is None:
@@ -38,7 +41,7 @@ def dump(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return {"__uuid__": str(value)}
     if isinstance(value, list | tuple):
-        return [dump(v) for v in value]
+        return [v if type(v) in _PLAIN else dump(v) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError("Job arguments may only use dicts with string keys.")

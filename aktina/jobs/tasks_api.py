@@ -21,7 +21,6 @@ try:
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
 
-    BACKPORT = False
 except ImportError:
     from django_tasks import (
         DEFAULT_TASK_QUEUE_NAME,
@@ -37,5 +36,3 @@ except ImportError:
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
     from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started
-
-    BACKPORT = True

@@ -38,6 +38,7 @@ from aktina.jobs.exceptions import PermanentError
 from aktina.jobs.lifecycle import run_error, run_fail, run_succeed
 from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.signals import job_dispatched, job_failed, job_started, job_succeeded
+from aktina.jobs.spec import DispatchSpec
 from aktina.jobs.tasks_api import (
     BaseTaskBackend,
     InvalidTask,
@@ -118,17 +119,16 @@ class LedgerBackend(BaseTaskBackend):
         args, kwargs = _json_arguments(args, kwargs)
         options = _ledger_options(task)
         backoff = options["backoff"] if options["backoff"] is not None else self.default_backoff
-        spec = {
-            "job": TASK_PREFIX + task.module_path,
-            "queue": task.queue_name,
-            "payload": {"args": args, "kwargs": kwargs, "backend": self.alias},
-            "tries": int(options["tries"] or self.default_tries),
-            "timeout": int(options["timeout"] or self.default_timeout),
-            "backoff": [float(b) for b in (backoff if isinstance(backoff, list) else [backoff])],
-            "delay": _seconds_until(task.run_after),
-        }
-        if task.priority:
-            spec["priority"] = task.priority
+        spec = DispatchSpec(
+            job=TASK_PREFIX + task.module_path,
+            queue=task.queue_name,
+            payload={"args": args, "kwargs": kwargs, "backend": self.alias},
+            tries=int(options["tries"] or self.default_tries),
+            timeout=int(options["timeout"] or self.default_timeout),
+            backoff=tuple(float(b) for b in (backoff if isinstance(backoff, list) else [backoff])),
+            delay=_seconds_until(task.run_after),
+            priority=int(task.priority or 0),
+        )
         run = run_dispatch(spec=spec)
         return task_result_from_run(run=run, task=task, attempts=[])
 
@@ -150,19 +150,30 @@ class LedgerBackend(BaseTaskBackend):
 
 
 def _require_importable(task: Task) -> None:
-    """A worker finds a task by importing its module: one defined in `manage.py shell` or a
-    script would be enqueued, then fail on every worker. Checked at enqueue, not definition:
-    while its module is being imported the function is not yet an attribute of it."""
+    """Refuse at enqueue what every worker would refuse (TaskNotRegistered): a task whose
+    module a worker does not import (`task_module_served`), or that is not found under its
+    name there. Checked at enqueue, not definition: while its module is being imported the
+    function is not yet an attribute of it."""
     module_name, _, name = task.module_path.rpartition(".")
     found = None
-    if module_name != "__main__":
+    if task_module_served(module_name):
         with contextlib.suppress(ImportError, AttributeError):
             found = getattr(import_module(module_name), name)
     if getattr(found, "module_path", None) != task.module_path:
         raise InvalidTask(
             f"{name} is defined in {module_name}, where a worker cannot import it: define "
-            "@task functions in an app's tasks.py (or a module listed in JOBS_IMPORT)."
+            "@task functions in an installed app's module (its tasks.py) or list their module "
+            "in JOBS_IMPORT."
         )
+
+
+def task_module_served(module: str) -> bool:
+    """Whether workers look for tasks in `module`: a module of an installed app (imported on
+    demand) or one listed in JOBS_IMPORT (imported at start). The one rule for enqueue and
+    worker alike."""
+    if module in settings.JOBS_IMPORT:
+        return True
+    return any(module == a.name or module.startswith(a.name + ".") for a in apps.get_app_configs())
 
 
 def is_task_run(run: JobRun) -> bool:
@@ -170,14 +181,15 @@ def is_task_run(run: JobRun) -> bool:
 
 
 def task_for_run(run: JobRun) -> Task:
-    """The registered Task a run names; importing only modules of installed apps to find it."""
+    """The registered Task a run names; importing only modules workers serve to find it."""
     path = run.job_name.removeprefix(TASK_PREFIX)
+    module = path.rpartition(".")[0]
+    if not task_module_served(module):
+        raise TaskNotRegistered(f"{path!r} is not a registered @task function.")
     task = _tasks.get(path)
     if task is None:
-        module = path.rpartition(".")[0]
-        if any(module == a.name or module.startswith(a.name + ".") for a in apps.get_app_configs()):
-            with contextlib.suppress(ImportError):
-                import_module(module)
+        with contextlib.suppress(ImportError):
+            import_module(module)
         task = _tasks.get(path)
     if task is None or not isinstance(task, Task):
         raise TaskNotRegistered(f"{path!r} is not a registered @task function.")
@@ -190,9 +202,7 @@ def task_result_from_run(
     """The TaskResult of a run: its times, per-attempt errors and workers, and return value."""
     task = task or task_for_run(run)
     if attempts is None:
-        attempts = [
-            a for a in run.attempt_log.order_by("id") if a.outcome != JobAttempt.Outcome.RELEASED
-        ]
+        attempts = list(run.attempt_log.order_by("id"))
     workers = [a.worker for a in attempts]
     # The attempt in progress, or the one that succeeded, has no attempt-log row.
     if len(workers) < run.attempts and run.status in (Status.RUNNING, Status.SUCCEEDED):

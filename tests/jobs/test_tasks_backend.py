@@ -2,12 +2,14 @@
 
 import datetime as dt
 import os
+import sys
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
+from aktina.jobs import tasks_backend
 from aktina.jobs.models import JobRun
 from aktina.jobs.sweeper import runs_expire_leases
 from aktina.jobs.tasks_api import (
@@ -29,6 +31,12 @@ from tests.jobs.sample_jobs import NoopJob, marks_of
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
+
+
+@pytest.fixture(autouse=True)
+def _workers_import_the_sample_tasks(settings):
+    # As the live tests' workers do (test_tasks_backend_live.py): tests/ is no installed app.
+    settings.JOBS_IMPORT = [*settings.JOBS_IMPORT, "tests.jobs.sample_tasks"]
 
 
 @pytest.fixture
@@ -58,12 +66,21 @@ def heard():
         signal.disconnect(receive)
 
 
-def test_the_default_backend_is_the_ledger_with_truthful_flags():
+def test_every_feature_the_default_backend_claims_reaches_the_ledger():
+    # Django refuses a priority, a run_after or a coroutine on a backend whose flag is False,
+    # and get_result on one without supports_get_result: one enqueue through the default
+    # backend uses all four, and the run must carry each value (a flag that lies, or a value
+    # the backend drops, fails here).
     assert isinstance(task_backends["default"], LedgerBackend)
-    assert default_task_backend.supports_defer
-    assert default_task_backend.supports_get_result
-    has_priority = any(f.name == "priority" for f in JobRun._meta.get_fields())
-    assert default_task_backend.supports_priority is has_priority
+    when = timezone.now() + dt.timedelta(minutes=10)
+    task = sample_tasks.async_add.using(priority=40, run_after=when)
+    assert task.get_backend() is task_backends["default"]
+    result = task.enqueue(2, 3)
+    run = JobRun.objects.get(pk=int(result.id))
+    assert run.priority == 40
+    assert abs((run.available_at - when).total_seconds()) < 1
+    got = task.get_result(result.id)
+    assert (got.status, got.args) == (TaskResultStatus.READY, [2, 3])
 
 
 def test_enqueue_writes_a_run_in_the_callers_transaction_and_signals_after_commit(
@@ -303,6 +320,55 @@ def test_a_task_no_worker_could_import_is_refused_at_enqueue():
     with pytest.raises(InvalidTask, match="where a worker cannot import it"):
         namespace["send_digest"].enqueue(42)
     assert not JobRun.objects.exists()
+
+
+OUTSIDE_TASKS = """
+from aktina.jobs.tasks_api import task
+
+
+@task
+def outside_echo(value):
+    return value
+"""
+
+
+@pytest.fixture
+def outside_module(tmp_path, monkeypatch):
+    """A module importable here (as in `manage.py shell` or a script), in no installed app."""
+    (tmp_path / "aktina_outside_tasks.py").write_text(OUTSIDE_TASKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    module = importlib.import_module("aktina_outside_tasks")
+    yield module
+    sys.modules.pop("aktina_outside_tasks", None)
+    tasks_backend._tasks.pop("aktina_outside_tasks.outside_echo", None)
+
+
+def test_a_task_outside_every_app_and_jobs_import_is_refused_at_enqueue(outside_module):
+    # Importable in this process, but a worker imports only installed apps' modules and
+    # JOBS_IMPORT: enqueued, it would fail on every worker with TaskNotRegistered.
+    with pytest.raises(InvalidTask, match="where a worker cannot import it"):
+        outside_module.outside_echo.enqueue(1)
+    assert not JobRun.objects.exists()
+
+
+def test_enqueue_accepts_what_a_worker_runs_and_the_worker_refuses_what_enqueue_refuses(
+    outside_module, settings
+):
+    settings.JOBS_IMPORT = [*settings.JOBS_IMPORT, "aktina_outside_tasks"]
+    result = outside_module.outside_echo.enqueue(5)
+    work_off()
+    assert outside_module.outside_echo.get_result(result.id).return_value == 5
+    # The same run once the module is no longer one a worker imports: the worker refuses it,
+    # although this process has the function in memory.
+    settings.JOBS_IMPORT = [m for m in settings.JOBS_IMPORT if m != "aktina_outside_tasks"]
+    second = JobRun.objects.get(pk=int(result.id))
+    JobRun.objects.filter(pk=second.pk).update(status=Status.QUEUED, finished_at=None)
+    perform(second.pk, 10)
+    second.refresh_from_db()
+    assert second.status == Status.FAILED
+    assert "not a registered @task function" in second.last_error
 
 
 def test_the_shipped_health_probe_task_reports_through_a_worker(django_capture_on_commit_callbacks):

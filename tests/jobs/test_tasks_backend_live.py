@@ -23,6 +23,12 @@ LIVE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _enqueue_knows_what_the_workers_import(settings):
+    # enqueue refuses a task no worker imports: this process must know the cluster's list.
+    settings.JOBS_IMPORT = LIVE["JOBS_IMPORT"].split(",")
+
+
 def finished(result) -> bool:
     result.refresh()
     return result.is_finished
