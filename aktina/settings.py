@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "aktina.core",
     "django_q",
     "aktina.jobs",
+    # The operator's console (queue page, monitored tags, operations API), on the job layer.
+    "aktina.jobs.console",
+    "django_htmx",
     "aktina.notifications",
     "orders",
     "analytics",
@@ -128,6 +131,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
