@@ -16,6 +16,7 @@ api = [
     path("", include("orders.api.urls")),
     path("", include("aktina.notifications.urls")),
     path("analytics/", include("analytics.api.urls")),
+    path("jobs/", include("aktina.jobs.console.api.urls")),
     path("ml/", include("ml.api.urls")),
 ]
 
@@ -26,5 +27,6 @@ urlpatterns = [
     path("api/", include(api)),
     path("orders/", include("orders.urls")),
     path("dashboard/", include("analytics.urls")),
+    path("dashboard/", include("aktina.jobs.console.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]

@@ -10,14 +10,12 @@ What an order counts as (the same rules in `metrics_apply_order` and `metrics_re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import defaultdict
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Subquery, Sum
 from django.utils import timezone
 

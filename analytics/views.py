@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
-
 from django.shortcuts import render
 
 from aktina.core.charts import bar_chart, funnel_chart

@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 from django_q.models import Failure, OrmQ, Success
 
 from aktina.jobs.composition import batch_cancel
+from aktina.jobs.console.runs import run_arguments, run_cancel_consequences
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
-from aktina.jobs.console.runs import run_arguments, run_cancel_consequences
 from aktina.jobs.retrying import run_retry, runs_retry
 from aktina.jobs.selectors import (
     error_summary,
@@ -421,7 +421,9 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         except RunNotChangeable as exc:
             self.message_user(request, str(exc), messages.WARNING)
             return redirect("admin:jobs_jobrun_change", run.pk)
-        self.message_user(request, f"Run #{run.pk} queued again as run #{new.pk}.", messages.SUCCESS)
+        self.message_user(
+            request, f"Run #{run.pk} queued again as run #{new.pk}.", messages.SUCCESS
+        )
         return redirect("admin:jobs_jobrun_change", new.pk)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):

@@ -231,7 +231,11 @@ def _last_failures(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     newest: dict[tuple[str, str], dict] = {}
     # raw(): the model's converters turn SQLite's text timestamps into aware datetimes.
     for run in JobRun.objects.raw(" UNION ALL ".join(parts), params):
-        key = ("task_function", run.task_function) if run.task_function else ("job_name", run.job_name)
+        key = (
+            ("task_function", run.task_function)
+            if run.task_function
+            else ("job_name", run.job_name)
+        )
         known = newest.get(key)
         if known is None or run.finished_at > known["finished_at"]:
             newest[key] = {

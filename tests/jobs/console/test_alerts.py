@@ -6,9 +6,13 @@ from django.utils import timezone
 from aktina.core import roles
 from aktina.jobs.models import JobRun
 from aktina.notifications.models import Notification
-from analytics.models import QueueWaitIncident
-from analytics.schedules import QUEUE_ALERT_SCHEDULE, schedules_ensure
-from analytics.services import queue_wait_alerts_check, queue_wait_threshold
+from aktina.jobs.console.models import QueueWaitIncident
+from aktina.jobs.console.alerts import (
+    QUEUE_ALERT_SCHEDULE,
+    queue_wait_alerts_check,
+    queue_wait_threshold,
+    schedules_ensure,
+)
 from tests.analytics.helpers import job_run
 
 pytestmark = pytest.mark.django_db
