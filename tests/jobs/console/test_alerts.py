@@ -4,15 +4,15 @@ import pytest
 from django.utils import timezone
 
 from aktina.core import roles
-from aktina.jobs.models import JobRun
-from aktina.notifications.models import Notification
-from aktina.jobs.console.models import QueueWaitIncident
 from aktina.jobs.console.alerts import (
     QUEUE_ALERT_SCHEDULE,
     queue_wait_alerts_check,
     queue_wait_threshold,
     schedules_ensure,
 )
+from aktina.jobs.console.models import QueueWaitIncident
+from aktina.jobs.models import JobRun
+from aktina.notifications.models import Notification
 from tests.analytics.helpers import job_run
 
 pytestmark = pytest.mark.django_db
