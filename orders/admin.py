@@ -80,11 +80,18 @@ def _each(modeladmin, request, queryset, apply) -> None:
             apply(obj)
             done += 1
         except (InvalidTransition, ValidationError, PermissionDenied) as exc:
-            refused.append(f"{obj}: {exc}")
+            refused.append(f"{obj}: {_reason(exc)}")
     if done:
         modeladmin.message_user(request, f"{done} done.", messages.SUCCESS)
     for text in refused:
         modeladmin.message_user(request, text, messages.WARNING)
+
+
+def _reason(exc: Exception) -> str:
+    # A ValidationError's str() is a Python dict or list; its messages are the sentences.
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
 
 
 @admin.register(Product)
@@ -270,6 +277,22 @@ class OrderAdmin(admin.ModelAdmin):
         if not change:
             # The observer: an order added here starts the workflow like any other.
             order_register_created(order=form.instance, actor=request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A placed order's page is read-only (no Save buttons); the actions, which ask
+        # without an object, still need the change permission.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a placed order would drop its allocations without releasing the stock:
+        # an order ends by cancel, which releases it.
+        return obj is None and super().has_delete_permission(request)
+
+    def get_actions(self, request):
+        # The same for "Delete selected": orders end by cancel.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("orders.approve_order")
