@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from orders.models import (
@@ -222,14 +223,15 @@ class StatusChangeInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    # Fits 1 400 px beside the admin's sidebar: the warehouse by its code, a short timestamp.
     list_display = [
         "reference",
         "customer",
         "status",
         "priority",
         "total_amount",
-        "warehouse",
-        "created_at",
+        "warehouse_display",
+        "created_display",
     ]
     list_filter = ["status", "priority", "warehouse", "created_at"]
     search_fields = ["reference", "customer__username", "customer__email", "tracking_number"]
@@ -240,6 +242,14 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [OrderItemInline, StatusChangeInline]
     actions = ["approve", "reject", "cancel", "retry_fulfilment", "complete"]
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_display(self, order: Order) -> str:
+        return order.warehouse.code if order.warehouse_id else "—"
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, order: Order) -> str:
+        return timezone.localtime(order.created_at).strftime("%Y-%m-%d %H:%M")
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -266,11 +266,13 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_display(self, run: JobRun) -> str:
-        # One short line: the full text (and the traceback of each attempt) is on the run's page.
+        # One line cut to the column's width (the list fits 1 400 px); hover for more, the full
+        # text and each attempt's traceback are on the run's page.
         return format_html(
-            '<span title="{}" style="white-space:nowrap">{}</span>',
+            '<span title="{}" style="display:inline-block;max-width:20em;white-space:nowrap;'
+            'overflow:hidden;text-overflow:ellipsis;vertical-align:bottom">{}</span>',
             error_summary(run.last_error, limit=300),
-            error_summary(run.last_error, limit=48),
+            error_summary(run.last_error),
         )
 
     @admin.display(description="created", ordering="created_at")
