@@ -151,7 +151,7 @@ class JobRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.job_name} #{self.pk} ({self.status})"
+        return f"{self.task_function or self.job_name} #{self.pk} ({self.status})"
 
     @property
     def wait_seconds(self) -> float | None:

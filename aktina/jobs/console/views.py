@@ -47,12 +47,12 @@ def _charted(health: dict) -> dict:
     health["chart"] = stacked_bar_chart(
         [(b.strftime("%H:00"), (ok, failed)) for b, ok, failed in health["series"]],
         chart_id="chart-queue-throughput", title="Finished runs per hour, all queues (24 h)",
-        colors=(GREEN, RED), series=("succeeded", "failed"), label_every=3,
+        colors=(GREEN, RED), series=("succeeded", "failed"), label_every=4, height=140,
     )  # fmt: skip
     health["minute_chart"] = stacked_bar_chart(
         [(b.strftime("%H:%M"), (ok, failed)) for b, ok, failed in health["minutes"]],
         chart_id="chart-queue-minutes", title="Finished runs per minute, all queues (last hour)",
-        colors=(GREEN, RED), series=("succeeded", "failed"), label_every=10,
+        colors=(GREEN, RED), series=("succeeded", "failed"), label_every=10, height=140,
     )  # fmt: skip
     return health
 

@@ -85,11 +85,28 @@ def test_the_run_page_retries_and_cancels_with_a_confirmation(logged_in, live_se
     assert Order.objects.get(pk=order.pk).status == Order.Status.FULFILLING
 
     browser.get(f"{live_server.url}/admin/jobs/jobrun/{failed.pk}/change/")
-    browser.save_screenshot(str(SCREENSHOTS / "console-run.png"))
     wait_for(browser, "#run-retry").click()
     wait_for(browser, ".messagelist", text="queued again")
     assert JobRun.objects.get(pk=failed.pk).status == JobRun.Status.RETRIED
     assert JobRun.objects.filter(retry_of=failed.pk, status=JobRun.Status.QUEUED).exists()
+
+
+def test_a_django_q_task_page_shows_its_function_and_arguments(logged_in, live_server):
+    from django_q.tasks import async_task
+
+    browser = logged_in
+    async_task("math.sqrt", -1)
+    run = JobRun.objects.get(task_function="math.sqrt")
+    JobRun.objects.filter(pk=run.pk).update(
+        status=JobRun.Status.FAILED, attempts=1, started_at=timezone.now(),
+        finished_at=timezone.now(), last_error="ValueError: math domain error",
+    )  # fmt: skip
+    browser.get(f"{live_server.url}/admin/jobs/jobrun/{run.pk}/change/")
+    content = wait_for(browser, "#content").text
+    assert "math.sqrt" in content
+    assert "(-1,)" in content
+    assert run.payload["args"][0] not in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "console-run.png"))
 
 
 @pytest.mark.parametrize(
