@@ -132,3 +132,23 @@ def test_django_q_result_pages_are_gone_and_schedules_stay(operator):
     for model in (Failure, Success, OrmQ):
         assert not admin.site.is_registered(model)
     assert admin.site.is_registered(Schedule)
+
+
+def test_metrics_count_raw_tasks_per_function(client, settings):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.METRICS_TOKEN = "scrape-secret-0123456789"
+    for func in ("math.sqrt", "math.sqrt", "math.floor"):
+        run = _raw_task(func=func, args=(4,))
+        JobRun.objects.filter(pk=run.pk).update(
+            status=JobRun.Status.SUCCEEDED, attempts=1, started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )  # fmt: skip
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789")
+    attempts = {
+        sample.labels["job"]: sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if sample.name == "aktina_job_attempts_last_hour"
+    }
+    assert attempts == {"math.sqrt": 2, "math.floor": 1}
