@@ -118,6 +118,4 @@ def test_schema_describes_the_dashboard(as_user, superuser):
     response = schema["paths"][URL]["get"]["responses"]["200"]
     assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Dashboard")
     props = schema["components"]["schemas"]["Dashboard"]["properties"]
-    assert {"days_30", "days_90", "top_products", "top_customers", "status_funnel"} <= set(
-        props
-    )
+    assert {"days_30", "days_90", "top_products", "top_customers", "status_funnel"} <= set(props)
