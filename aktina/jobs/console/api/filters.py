@@ -6,7 +6,8 @@ from aktina.jobs.models import JobRun, JobRunTag
 
 
 class RunFilter(django_filters.FilterSet):
-    queue = django_filters.ChoiceFilter(choices=[])
+    # A callable: evaluated on each validation, so the choices follow JOBS_QUEUES.
+    queue = django_filters.ChoiceFilter(choices=lambda: [(q, q) for q in settings.JOBS_QUEUES])
     status = django_filters.ChoiceFilter(choices=JobRun.Status.choices)
     job = django_filters.CharFilter(
         method="filter_job",
@@ -20,10 +21,6 @@ class RunFilter(django_filters.FilterSet):
     class Meta:
         model = JobRun
         fields = ["queue", "status"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.filters["queue"].extra["choices"] = [(q, q) for q in settings.JOBS_QUEUES]
 
     def filter_job(self, queryset, name, value):
         return queryset.filter(Q(job_name=value) | Q(task_function=value))
