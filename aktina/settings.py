@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "aktina.core",
     "django_q",
     "aktina.jobs",
+    # The operator's console (queue page, monitored tags, operations API), on the job layer.
+    "aktina.jobs.console",
+    "django_htmx",
     "aktina.notifications",
     "orders",
     "analytics",
@@ -128,6 +131,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -239,6 +243,12 @@ SPECTACULAR_SETTINGS = {
             "ServerErrorEnum",
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         )
+    }
+    # Three models have a `status`: each enum named for its model, not Status<hash>Enum.
+    | {
+        "JobRunStatusEnum": "aktina.jobs.models.JobRun.Status",
+        "PredictionRunStatusEnum": "ml.models.PredictionRun.Status",
+        "OrderStatusEnum": "orders.models.Order.Status",
     },
     # Replaces drf-spectacular's own enum hook (it leaves the error `code` enums colliding).
     "POSTPROCESSING_HOOKS": [

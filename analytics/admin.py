@@ -5,7 +5,6 @@ from analytics.models import (
     DailyMetric,
     DailyStatusMetric,
     ProductMetric,
-    QueueWaitIncident,
 )
 
 
@@ -45,9 +44,3 @@ class ProductMetricAdmin(ReadOnlyAdmin):
     list_display = ["product", "units", "orders", "revenue"]
     list_select_related = ["product"]
     ordering = ["-revenue"]
-
-
-@admin.register(QueueWaitIncident)
-class QueueWaitIncidentAdmin(ReadOnlyAdmin):
-    list_display = ["queue", "started_at", "ended_at", "threshold_seconds", "peak_wait_seconds"]
-    list_filter = ["queue"]

@@ -1,4 +1,4 @@
-"""Metrics kept current one order at a time, and the queue-wait incidents of the queue page.
+"""Metrics kept current one order at a time.
 
 `OrderContribution` is the ledger of what each order currently adds to the aggregates; an
 update applies the difference between it and the order's present state, so a re-run adds
@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 ZERO = Decimal("0.00")
 
@@ -116,24 +115,3 @@ class ProductMetric(models.Model):
 
     def __str__(self) -> str:
         return f"product {self.product_id}"
-
-
-class QueueWaitIncident(models.Model):
-    """A period during which a queue's oldest waiting run waited longer than its threshold."""
-
-    queue = models.CharField(max_length=64)
-    threshold_seconds = models.PositiveIntegerField()
-    started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
-    peak_wait_seconds = models.FloatField(default=0)
-
-    class Meta:
-        ordering = ["-started_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["queue"], condition=Q(ended_at__isnull=True), name="an_one_open_incident"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.queue} since {self.started_at:%Y-%m-%d %H:%M}"

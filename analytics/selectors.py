@@ -43,8 +43,6 @@ def dashboard_analytics() -> dict:
 
 
 def dashboard_build(*, now: dt.datetime | None = None) -> dict:
-    from aktina.jobs.selectors import percentile, queue_stats
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     longest = max(WINDOWS)
@@ -129,8 +127,16 @@ def dashboard_build(*, now: dt.datetime | None = None) -> dict:
         },
         "top_products": top_products,
         "top_customers": top_customers,
-        "jobs": queue_stats(now=now),
     }
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile; None for no data."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return round(ordered[rank], 1)
 
 
 def _totals(days: list[dict]) -> dict:
@@ -142,42 +148,4 @@ def _totals(days: list[dict]) -> dict:
         "orders_booked": booked,
         "revenue": revenue,
         "average_order_value": (revenue / booked).quantize(Decimal("0.01")) if booked else None,
-    }
-
-
-def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
-    """What the queue page shows: per-queue stats, hourly finished runs, open incidents."""
-    from aktina.jobs.pausing import queue_pauses
-    from aktina.jobs.selectors import job_stats, queue_stats, queue_timeseries
-    from analytics.models import QueueWaitIncident
-    from analytics.services import queue_wait_threshold
-
-    now = now or timezone.now()
-    stats = queue_stats(now=now)
-    first = (now - dt.timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    buckets = [first + dt.timedelta(hours=h) for h in range(hours)]
-    per_queue = {s["queue"]: {b: [0, 0] for b in buckets} for s in stats}
-    total = {b: [0, 0] for b in buckets}
-    for row in queue_timeseries(hours=hours, now=now):
-        bucket = row["bucket"]
-        if bucket not in total:
-            continue
-        for target in (total, per_queue.get(row["queue"])):
-            if target is not None:
-                target[bucket][0] += row["succeeded"]
-                target[bucket][1] += row["failed"]
-    incidents = {i.queue: i for i in QueueWaitIncident.objects.filter(ended_at__isnull=True)}
-    pauses = queue_pauses()
-    for s in stats:
-        s["pause"] = pauses.get(s["queue"])
-        oldest = s["oldest_waiting_at"]
-        s["current_wait_seconds"] = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-        s["wait_threshold_seconds"] = queue_wait_threshold(s["queue"])
-        s["incident"] = incidents.get(s["queue"])
-        s["series"] = [(b, *per_queue[s["queue"]][b]) for b in buckets]
-    return {
-        "generated_at": now,
-        "queues": stats,
-        "series": [(b, *total[b]) for b in buckets],
-        "jobs": job_stats(now=now),
     }

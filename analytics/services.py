@@ -1,4 +1,4 @@
-"""Writes of the analytics app: incremental metric updates, the full rebuild, queue alerts.
+"""Writes of the analytics app: incremental metric updates and the full rebuild.
 
 What an order counts as (the same rules in `metrics_apply_order` and `metrics_rebuild`):
 - Per day (the local date the order was placed): every order counts in `orders` and in its
@@ -10,14 +10,12 @@ What an order counts as (the same rules in `metrics_apply_order` and `metrics_re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import defaultdict
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Subquery, Sum
 from django.utils import timezone
 
@@ -27,7 +25,6 @@ from analytics.models import (
     DailyStatusMetric,
     OrderContribution,
     ProductMetric,
-    QueueWaitIncident,
 )
 from orders.models import Order, OrderItem
 
@@ -299,59 +296,3 @@ def metrics_rebuild(*, chunk: int = 5000) -> dict[str, int]:
         "customers": CustomerMetric.objects.count(),
         "products": ProductMetric.objects.count(),
     }
-
-
-# --- queue wait alerts --------------------------------------------------------------------
-def queue_wait_threshold(queue: str) -> int:
-    overrides = getattr(settings, "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE", {}) or {}
-    return int(overrides.get(queue, settings.QUEUE_WAIT_ALERT_SECONDS))
-
-
-def queue_wait_alerts_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
-    """Open an incident (and notify operations once) for each queue whose oldest waiting run
-    has waited longer than its threshold; close the incident once the wait is back under it.
-    """
-    from aktina.core.roles import OPERATIONS
-    from aktina.jobs.selectors import queue_stats
-    from aktina.notifications.services import notification_send_to_role
-
-    now = now or timezone.now()
-    opened, closed = [], []
-    open_incidents = {i.queue: i for i in QueueWaitIncident.objects.filter(ended_at__isnull=True)}
-    for stats in queue_stats(now=now):
-        queue = stats["queue"]
-        oldest = stats["oldest_waiting_at"]
-        wait = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-        threshold = queue_wait_threshold(queue)
-        incident = open_incidents.get(queue)
-        if wait >= threshold:
-            if incident is not None:
-                if wait > incident.peak_wait_seconds:
-                    QueueWaitIncident.objects.filter(pk=incident.pk).update(peak_wait_seconds=wait)
-                continue
-            try:
-                with transaction.atomic():
-                    incident = QueueWaitIncident.objects.create(
-                        queue=queue, threshold_seconds=threshold, started_at=now,
-                        peak_wait_seconds=wait,
-                    )  # fmt: skip
-                    notification_send_to_role(
-                        role=OPERATIONS,
-                        kind="queue_wait",
-                        subject=f"Queue {queue!r}: jobs waiting {wait / 60:.1f} min",
-                        body=(
-                            f"The oldest waiting run of queue {queue!r} has waited {wait:.0f} s "
-                            f"(threshold {threshold} s, {stats['pending']} pending). "
-                            "See /dashboard/queues/."
-                        ),
-                        dedupe_key=f"queue-wait:{queue}:{incident.pk}",
-                    )
-            except IntegrityError:
-                continue  # another checker opened it first
-            opened.append(queue)
-        elif incident is not None:
-            QueueWaitIncident.objects.filter(pk=incident.pk, ended_at__isnull=True).update(
-                ended_at=now
-            )
-            closed.append(queue)
-    return {"opened": opened, "closed": closed}

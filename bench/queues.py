@@ -11,7 +11,7 @@ due queued runs, delayed runs, a few running ones. Then VACUUM ANALYZE / ANALYZE
 
 At `--small` runs and again at `--runs` (the ledger is emptied and refilled with the same mix,
 so only the density differs) it times, median of `--repeats` after one warm-up:
-`queue_stats()`, `queue_timeseries()`, `analytics.selectors.queue_health()` (it caches
+`queue_stats()`, `queue_timeseries()`, `aktina.jobs.console.health.queue_health()` (it caches
 nothing: each call rebuilds), and as a superuser through `django.test.Client` the page
 `/dashboard/queues/`, the admin changelist `/admin/jobs/jobrun/`, the same filtered
 `?status__exact=failed`, and the newest failed run's admin change page. It counts the SQL
@@ -303,9 +303,9 @@ def measure(client, repeats: int, explain: bool) -> tuple[dict, dict]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from aktina.jobs.console.health import queue_health
     from aktina.jobs.models import JobRun
     from aktina.jobs.selectors import queue_stats, queue_timeseries
-    from analytics.selectors import queue_health
 
     timings = {
         "queue_stats": _timed(queue_stats, repeats),

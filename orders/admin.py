@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from orders.models import (
@@ -80,11 +81,18 @@ def _each(modeladmin, request, queryset, apply) -> None:
             apply(obj)
             done += 1
         except (InvalidTransition, ValidationError, PermissionDenied) as exc:
-            refused.append(f"{obj}: {exc}")
+            refused.append(f"{obj}: {_reason(exc)}")
     if done:
         modeladmin.message_user(request, f"{done} done.", messages.SUCCESS)
     for text in refused:
         modeladmin.message_user(request, text, messages.WARNING)
+
+
+def _reason(exc: Exception) -> str:
+    # A ValidationError's str() is a Python dict or list; its messages are the sentences.
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
 
 
 @admin.register(Product)
@@ -215,14 +223,15 @@ class StatusChangeInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    # Fits 1 400 px beside the admin's sidebar: the warehouse by its code, a short timestamp.
     list_display = [
         "reference",
         "customer",
         "status",
         "priority",
         "total_amount",
-        "warehouse",
-        "created_at",
+        "warehouse_display",
+        "created_display",
     ]
     list_filter = ["status", "priority", "warehouse", "created_at"]
     search_fields = ["reference", "customer__username", "customer__email", "tracking_number"]
@@ -233,6 +242,14 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [OrderItemInline, StatusChangeInline]
     actions = ["approve", "reject", "cancel", "retry_fulfilment", "complete"]
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_display(self, order: Order) -> str:
+        return order.warehouse.code if order.warehouse_id else "—"
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, order: Order) -> str:
+        return timezone.localtime(order.created_at).strftime("%Y-%m-%d %H:%M")
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -270,6 +287,22 @@ class OrderAdmin(admin.ModelAdmin):
         if not change:
             # The observer: an order added here starts the workflow like any other.
             order_register_created(order=form.instance, actor=request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A placed order's page is read-only (no Save buttons); the actions, which ask
+        # without an object, still need the change permission.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a placed order would drop its allocations without releasing the stock:
+        # an order ends by cancel, which releases it.
+        return obj is None and super().has_delete_permission(request)
+
+    def get_actions(self, request):
+        # The same for "Delete selected": orders end by cancel.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("orders.approve_order")

@@ -1,26 +1,46 @@
-"""The failed-job store, as operators use it: find a run, read its errors, retry or cancel it."""
+"""The failed-job store, as operators use it: find a run, read its errors, retry or cancel it.
+
+A queued or running run is never deleted here (issue 18, defect 1): deleting it would strand
+whatever it was going to do (an order left `fulfilling` with no label job, forever). The admin
+offers cancel instead, on a confirmation page that says what the cancel leaves undone.
+"""
 
 import re
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+from django_q.models import Failure, OrmQ, Success
 
 from aktina.jobs.composition import batch_cancel
+from aktina.jobs.console.runs import run_arguments, run_cancel_consequences
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
-from aktina.jobs.retrying import runs_retry
+from aktina.jobs.retrying import run_retry, runs_retry
 from aktina.jobs.selectors import (
     error_summary,
     failed_exception_classes,
     ledger_distinct,
     ledger_row_count,
+    run_label,
 )
 from aktina.jobs.tagging import runs_tagged
 
 OPERATE = "jobs.operate_jobs"
+
+# django-q2's result stores stay empty (the ledger keeps every outcome) and its queue table is
+# not our queue (the ledger is the broker): their pages only mislead. Schedules stay: django-q2's
+# Schedule admin is where operators manage them.
+for _model in (Failure, Success, OrmQ):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 # Below this many runs an exact COUNT(*) is cheap; above it the unfiltered list shows
 # PostgreSQL's estimate.
 ESTIMATE_COUNT_ABOVE = 100_000
@@ -83,6 +103,8 @@ class OperationsOnly:
         return False
 
     def has_delete_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, "status", None) in JobRun.ACTIVE:
+            return False  # a queued or running run is cancelled, never deleted (see above)
         return request.user.is_active and request.user.has_perm(OPERATE)
 
     def has_operate_permission(self, request):
@@ -112,15 +134,16 @@ class JobAttemptInline(admin.TabularInline):
 
 @admin.register(JobRun)
 class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
+    # Fits 1 400 px: short timestamps, the error cut to one short line (full text on the page).
     list_display = [
         "id",
         "job_display",
         "queue",
         "status",
         "attempts_display",
-        "created_at",
-        "available_at",
-        "finished_at",
+        "created_display",
+        "available_display",
+        "finished_display",
         "error_display",
     ]
     # The failed list is read for its errors: the one-line summary comes right after the job.
@@ -130,7 +153,7 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         "error_display",
         "queue",
         "attempts_display",
-        "finished_at",
+        "finished_display",
     ]
     # Not `date_hierarchy`: its MIN/MAX and DISTINCT-dates queries read the whole ledger on
     # every page view; the date filter's links (today, past 7 days, ...) cost no query.
@@ -138,17 +161,21 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         "status",
         ("queue", IndexedValuesFilter),
         ("job_name", IndexedValuesFilter),
+        ("task_function", IndexedValuesFilter),
         ExceptionClassFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     # A term shaped like a tag (`order:1234`) searches the tag index only; see get_search_results.
-    search_fields = ["=id", "unique_key", "job_name", "payload", "last_error"]
+    search_fields = ["=id", "unique_key", "job_name", "task_function", "payload", "last_error"]
     show_full_result_count = False  # a COUNT(*) over a million rows per page view is not free
     paginator = LedgerPaginator
     inlines = [JobAttemptInline]
-    actions = ["retry_runs", "cancel_runs"]
+    actions = ["retry_runs", "cancel_runs", "delete_ended_runs"]
+    change_form_template = "admin/jobs/jobrun/change_form.html"
     readonly_fields = [
         "job_name",
+        "task_function",
+        "arguments_display",
         "queue",
         "status",
         "payload",
@@ -180,7 +207,17 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["job_name", "queue", "status", "tags_display", "payload", "last_error"]},
+            {
+                "fields": [
+                    "job_name",
+                    "task_function",
+                    "queue",
+                    "status",
+                    "tags_display",
+                    "arguments_display",
+                    "last_error",
+                ]
+            },
         ),
         ("Lineage", {"fields": ["retry_of_display", "retries_display"]}),
         ("Attempts", {"fields": ["attempts", "tries", "timeout", "backoff", "retry_until"]}),
@@ -222,18 +259,46 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
 
     @admin.display(description="job", ordering="job_name")
     def job_display(self, run: JobRun) -> str:
+        # A django-q2 task by its function (`math.sqrt`), a job by its class's name.
         return format_html(
-            '<span title="{}">{}</span>', run.job_name, run.job_name.rsplit(".", 1)[-1]
+            '<span title="{}">{}</span>', run.task_function or run.job_name, run_label(run)
         )
 
     @admin.display(description="error")
     def error_display(self, run: JobRun) -> str:
-        # One line: the full text (and the traceback of each attempt) is on the run's page.
+        # One line cut to the column's width (the list fits 1 400 px); hover for more, the full
+        # text and each attempt's traceback are on the run's page.
         return format_html(
-            '<span title="{}" style="white-space:nowrap">{}</span>',
+            '<span title="{}" style="display:inline-block;max-width:20em;white-space:nowrap;'
+            'overflow:hidden;text-overflow:ellipsis;vertical-align:bottom">{}</span>',
             error_summary(run.last_error, limit=300),
             error_summary(run.last_error),
         )
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, run: JobRun) -> str:
+        return _short_time(run.created_at)
+
+    @admin.display(description="available", ordering="available_at")
+    def available_display(self, run: JobRun) -> str:
+        return _short_time(run.available_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished_display(self, run: JobRun) -> str:
+        return _short_time(run.finished_at)
+
+    @admin.display(description="arguments")
+    def arguments_display(self, run: JobRun) -> str:
+        # Decoded and redacted: a django-q2 task's function and arguments, never its pickle.
+        args = run_arguments(run)
+        if args["kind"] == "job":
+            return format_html("<pre>{}</pre>", args["payload"])
+        if args["error"]:
+            return format_html("<em>django-q2 task package {}</em>", args["error"])
+        return format_html(
+            "<code>{}</code><br>args <code>{}</code><br>kwargs <code>{}</code>",
+            args["function"], args["args"], args["kwargs"],
+        )  # fmt: skip
 
     @admin.display(description="tags")
     def tags_display(self, run: JobRun) -> str:
@@ -294,6 +359,79 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
     def cancel_runs(self, request, queryset):
         self._apply(request, queryset, run_cancel, "cancelled")
 
+    @admin.action(description="Delete selected ended runs (never queued or running ones)",
+                  permissions=["delete"])  # fmt: skip
+    def delete_ended_runs(self, request, queryset):
+        active = list(queryset.filter(status__in=JobRun.ACTIVE).values_list("pk", "status")[:10])
+        deleted = queryset.exclude(status__in=JobRun.ACTIVE).delete()[1].get("jobs.JobRun", 0)
+        if deleted:
+            self.message_user(request, f"{deleted} ended run(s) deleted.", messages.SUCCESS)
+        for pk, status in active:
+            self.message_user(
+                request,
+                f"Run #{pk} is {status}: not deleted (deleting it would strand its work). "
+                "Cancel it instead.",
+                messages.WARNING,
+            )
+
+    def get_actions(self, request):
+        # Django's "Delete selected" deletes whatever is selected, queued and running runs too.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/cancel/", view(self.cancel_view), name="jobs_jobrun_cancel"),
+            path("<int:pk>/retry/", view(self.retry_view), name="jobs_jobrun_retry"),
+            *super().get_urls(),
+        ]
+
+    def cancel_view(self, request, pk: int):
+        """GET: what the cancel leaves undone; POST: cancel."""
+        run = get_object_or_404(JobRun, pk=pk)
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                run_cancel(run=run)
+                self.message_user(request, f"Run #{pk} cancelled.", messages.SUCCESS)
+            except RunNotChangeable as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            return redirect("admin:jobs_jobrun_change", pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Cancel run #{run.pk}?",
+            "run": run,
+            "label": run_label(run),
+            "consequences": run_cancel_consequences(run),
+            "cancellable": run.status == JobRun.Status.QUEUED,
+        }
+        return TemplateResponse(request, "admin/jobs/jobrun/cancel_confirmation.html", context)
+
+    def retry_view(self, request, pk: int):
+        run = get_object_or_404(JobRun, pk=pk)
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        return require_POST(self._retry)(request, run)
+
+    def _retry(self, request, run: JobRun):
+        try:
+            new = run_retry(run=run)
+        except RunNotChangeable as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return redirect("admin:jobs_jobrun_change", run.pk)
+        self.message_user(
+            request, f"Run #{run.pk} queued again as run #{new.pk}.", messages.SUCCESS
+        )
+        return redirect("admin:jobs_jobrun_change", new.pk)
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["can_operate"] = self.has_operate_permission(request)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
     def _apply(self, request, queryset, service, verb: str) -> None:
         done, refused = 0, []
         for run in queryset:
@@ -306,6 +444,10 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
             self.message_user(request, f"{done} run(s) {verb}.", messages.SUCCESS)
         for reason in refused[:10]:
             self.message_user(request, reason, messages.WARNING)
+
+
+def _short_time(value) -> str:
+    return "—" if value is None else timezone.localtime(value).strftime("%m-%d %H:%M:%S")
 
 
 @admin.register(JobBatch)

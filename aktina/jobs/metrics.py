@@ -29,7 +29,7 @@ from rest_framework.authtoken.models import Token
 
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
-from aktina.jobs.selectors import QUEUE, queues_active_counts
+from aktina.jobs.selectors import JOB_LABEL, QUEUE, queues_active_counts
 
 Status = JobRun.Status
 SAMPLE = 500
@@ -184,7 +184,7 @@ def _newest_finished(queue: str, status: str, since: dt.datetime, limit: int):
         JobRun.objects.annotate(q=QUEUE)
         .filter(q=queue, status=status, finished_at__gte=since, started_at__isnull=False)
         .order_by("-finished_at")
-        .values_list("job_name", "attempts", "available_at", "started_at", "finished_at")[:limit]
+        .values_list(JOB_LABEL, "attempts", "available_at", "started_at", "finished_at")[:limit]
     )
 
 

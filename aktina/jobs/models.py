@@ -64,6 +64,9 @@ class JobRun(models.Model):
     FAILURES = (Status.FAILED, Status.RETRIED)
 
     job_name = models.CharField(max_length=200, db_index=True)
+    # A django-q2 task's function path (`math.sqrt`) for runs of DjangoQTask, else NULL: what
+    # the console shows, searches and counts instead of the class (aktina.jobs.rawtasks).
+    task_function = models.CharField(max_length=200, null=True, blank=True)
     queue = models.CharField(max_length=64)
     # Higher first among due runs of the same cluster (django.tasks maps -100..100 onto it).
     priority = models.SmallIntegerField(default=0, db_default=0)
@@ -138,10 +141,17 @@ class JobRun(models.Model):
                 fields=["status", "job_name", "finished_at", "started_at"],
                 name="jobrun_status_job_finished",
             ),
+            # django-q2 tasks by function: their distinct functions (a loose index scan) and
+            # each function's finished runs per status, for raw task rows only.
+            models.Index(
+                fields=["task_function", "status", "finished_at", "started_at"],
+                name="jobrun_task_function",
+                condition=Q(task_function__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.job_name} #{self.pk} ({self.status})"
+        return f"{self.task_function or self.job_name} #{self.pk} ({self.status})"
 
     @property
     def wait_seconds(self) -> float | None:

@@ -38,6 +38,10 @@ def run_retry(*, run: JobRun) -> JobRun:
             raise RunNotChangeable(
                 f"Run #{run.pk}: run #{new.pk} with unique key {run.unique_key!r} is active."
             )
+        if run.task_function:
+            # A django-q2 task keeps its function path (see aktina.jobs.rawtasks).
+            JobRun.objects.filter(pk=new.pk).update(task_function=run.task_function)
+            new.task_function = run.task_function
     run.status = Status.RETRIED
     return new
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import CharField, Count, FloatField, IntegerField, Min, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from aktina.core.stats import percentile
@@ -24,6 +24,15 @@ HOUR = dt.timedelta(hours=1)
 # SQLite otherwise walks jobrun_queue_status in queue order (to save the GROUP BY sort) and
 # reads every run's row instead of the covering index (1 s instead of 80 ms at 1M runs).
 QUEUE = Cast("queue", output_field=CharField())
+# What a run is called wherever a job name is shown or counted: a django-q2 task's function
+# path (`math.sqrt`), else the job class.
+JOB_LABEL = Coalesce("task_function", "job_name", output_field=CharField())
+RAW_TASK = "aktina.jobs.rawtasks.DjangoQTask"
+
+
+def run_label(run: JobRun) -> str:
+    """The name of one run as operators read it: `math.sqrt`, or the job class's own name."""
+    return run.task_function or run.job_name.rsplit(".", 1)[-1]
 
 
 def queues_active_counts(*, now: dt.datetime) -> dict[str, dict]:
@@ -84,57 +93,71 @@ def queue_stats(*, now: dt.datetime | None = None) -> list[dict]:
 
 
 def queue_timeseries(*, hours: int = 24, now: dt.datetime | None = None) -> list[dict]:
-    """Finished runs per hour and queue since the start of the hour `hours` ago.
-
-    One statement: a UNION ALL of one grouped count per hour, each a range of the covering
-    index (status, finished_at, queue). Truncating every row's finished_at instead (TruncHour:
-    a Python function per row on SQLite) and sorting a whole day of runs cost 3-10x more at
-    1M runs. Rows as before: bucket, queue, succeeded, failed, ordered by bucket and queue.
-    """
+    """Finished runs per hour and queue since the start of the hour `hours` ago."""
     now = now or timezone.now()
     since = (now - dt.timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
-    buckets = [since + dt.timedelta(hours=h) for h in range(hours + 1)]
+    return runs_finished_series(since=since, step=HOUR, buckets=hours + 1)
+
+
+def queue_minute_series(*, minutes: int = 60, now: dt.datetime | None = None) -> list[dict]:
+    """Finished runs per minute and queue over the last `minutes` minutes (this one included)."""
+    now = now or timezone.now()
+    since = (now - dt.timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
+    return runs_finished_series(since=since, step=dt.timedelta(minutes=1), buckets=minutes)
+
+
+def runs_finished_series(*, since: dt.datetime, step: dt.timedelta, buckets: int) -> list[dict]:
+    """Finished runs per bucket (`since + k * step`) and queue, succeeded and failed.
+
+    One statement: a UNION ALL of one grouped count per bucket, each a range of the covering
+    index (status, finished_at, queue), so the cost follows the runs of the window, never the
+    ledger's size. Truncating every row's finished_at instead (TruncHour: a Python function per
+    row on SQLite) and sorting a whole day of runs cost 3-10x more at 1M runs. Rows: bucket,
+    queue, succeeded, failed, ordered by bucket and queue.
+    """
+    starts = [since + k * step for k in range(buckets)]
     finished = [Status.SUCCEEDED, *JobRun.FAILURES]
-    per_hour = [
-        JobRun.objects.filter(status__in=finished, finished_at__gte=b, finished_at__lt=b + HOUR)
+    per_bucket = [
+        JobRun.objects.filter(status__in=finished, finished_at__gte=b, finished_at__lt=b + step)
         .values("status", q=QUEUE, k=Value(k, output_field=IntegerField()))
         .annotate(n=Count("status"))
         .order_by()
-        for k, b in enumerate(buckets)
+        for k, b in enumerate(starts)
     ]
     counts: dict[tuple, dict] = {}
     # order_by(): Django 6.1 gives the union the model's default ordering, which it cannot apply.
-    for row in per_hour[0].union(*per_hour[1:], all=True).order_by():
-        bucket = buckets[row["k"]]
+    for row in per_bucket[0].union(*per_bucket[1:], all=True).order_by():
+        bucket = starts[row["k"]]
         entry = counts.setdefault(
             (bucket, row["q"]), {"bucket": bucket, "queue": row["q"], "succeeded": 0, "failed": 0}
         )
-        # A failed run that an operator retried still failed in its hour.
+        # A failed run that an operator retried still failed in its bucket.
         entry["succeeded" if row["status"] == Status.SUCCEEDED else "failed"] += row["n"]
     return [counts[key] for key in sorted(counts)]
 
 
 def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
-    """Per job class: throughput (1 h, 24 h), run time p50/p95, failure rate (24 h) and the
-    last failure. Queries: 3, plus 1 per job class in the ledger (its run-time sample); each
-    reads ranges of the (status, job_name, finished_at, started_at) index, whatever the
-    ledger's size.
+    """Per job class, and per function for django-q2's own tasks (`math.sqrt`, schedules):
+    throughput (1 h, 24 h), run time p50/p95, failure rate (24 h) and the last failure.
+    Queries: 4, plus 1 per job (its run-time sample); each reads ranges of the
+    (status, job_name, finished_at, started_at) or (task_function, status, finished_at,
+    started_at) index, whatever the ledger's size.
     """
     now = now or timezone.now()
     hour, day = now - HOUR, now - dt.timedelta(hours=24)
-    names = ledger_distinct("job_name")
-    if not names:
+    keys = _job_keys()
+    if not keys:
         return []
     per_job = [
         JobRun.objects.filter(
-            status__in=[Status.SUCCEEDED, *JobRun.FAILURES], job_name=name, finished_at__gte=day
+            status__in=[Status.SUCCEEDED, *JobRun.FAILURES], finished_at__gte=day, **{col: value}
         )
         .values("status", k=Value(k, output_field=IntegerField()))
         .annotate(n_24h=Count("status"), n_1h=Count("status", filter=Q(finished_at__gte=hour)))
         .order_by()
-        for k, name in enumerate(names)
+        for k, (col, value) in enumerate(keys)
     ]
-    counts = {k: {"ok_1h": 0, "ok_24h": 0, "failed_24h": 0} for k in range(len(names))}
+    counts = {k: {"ok_1h": 0, "ok_24h": 0, "failed_24h": 0} for k in range(len(keys))}
     # order_by(): as above, Django 6.1 would order the union by the model's default.
     for row in per_job[0].union(*per_job[1:], all=True).order_by():
         entry = counts[row["k"]]
@@ -143,25 +166,27 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
             entry["ok_24h"] += row["n_24h"]
         else:
             entry["failed_24h"] += row["n_24h"]
-    last_failures = _last_failures(names)
+    last_failures = _last_failures(keys)
     stats = []
-    for k, name in enumerate(names):
+    for k, (col, value) in enumerate(keys):
         c = counts[k]
         runs = [
             max(0.0, ms)
             for ms in JobRun.objects.filter(
-                status=Status.SUCCEEDED, job_name=name, finished_at__gte=hour
+                status=Status.SUCCEEDED, finished_at__gte=hour, **{col: value}
             )
             .order_by("-finished_at")
             .annotate(ms=_run_ms())
             .values_list("ms", flat=True)[:SAMPLE_PER_JOB]
         ]
-        last = last_failures.get(name)
+        last = last_failures.get((col, value))
         ended = c["ok_24h"] + c["failed_24h"]
+        raw = col == "task_function"
         stats.append(
             {
-                "job_name": name,
-                "job": name.rsplit(".", 1)[-1],
+                "job_name": value,
+                "job": value if raw else value.rsplit(".", 1)[-1],
+                "kind": "task" if raw else "job",
                 "throughput_1h": c["ok_1h"],
                 "throughput_24h": c["ok_24h"],
                 "failed_24h": c["failed_24h"],
@@ -179,8 +204,15 @@ def job_stats(*, now: dt.datetime | None = None) -> list[dict]:
     return stats
 
 
-def _last_failures(names: list[str]) -> dict[str, dict]:
-    """The newest failed-or-retried run of each job class, in one statement.
+def _job_keys() -> list[tuple[str, str]]:
+    """(column, value) per job as operators count them: each job class, except django-q2's
+    task class, which stands for one entry per function path."""
+    keys = [("job_name", name) for name in ledger_distinct("job_name") if name != RAW_TASK]
+    return keys + [("task_function", fn) for fn in ledger_distinct("task_function")]
+
+
+def _last_failures(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The newest failed-or-retried run of each job, in one statement.
 
     One `ORDER BY finished_at DESC LIMIT 1` per (status, job): a single backward step of the
     index each. `status IN (failed, retried)` in one query instead made PostgreSQL read and sort
@@ -188,20 +220,26 @@ def _last_failures(names: list[str]) -> dict[str, dict]:
     """
     table = connection.ops.quote_name(JobRun._meta.db_table)
     one = (
-        f"SELECT * FROM (SELECT job_name, id, finished_at, last_error FROM {table} "
-        "WHERE status = %s AND job_name = %s ORDER BY finished_at DESC LIMIT 1) AS t{n}"
+        "SELECT * FROM (SELECT job_name, task_function, id, finished_at, last_error FROM {table} "
+        "WHERE status = %s AND {col} = %s ORDER BY finished_at DESC LIMIT 1) AS t{n}"
     )
     parts, params = [], []
-    for name in names:
+    for col, value in keys:
         for status in JobRun.FAILURES:
-            parts.append(one.format(n=len(parts)))
-            params += [status, name]
-    newest: dict[str, dict] = {}
+            quoted = connection.ops.quote_name(col)
+            parts.append(one.format(table=table, col=quoted, n=len(parts)))
+            params += [status, value]
+    newest: dict[tuple[str, str], dict] = {}
     # raw(): the model's converters turn SQLite's text timestamps into aware datetimes.
     for run in JobRun.objects.raw(" UNION ALL ".join(parts), params):
-        known = newest.get(run.job_name)
+        key = (
+            ("task_function", run.task_function)
+            if run.task_function
+            else ("job_name", run.job_name)
+        )
+        known = newest.get(key)
         if known is None or run.finished_at > known["finished_at"]:
-            newest[run.job_name] = {
+            newest[key] = {
                 "pk": run.pk,
                 "finished_at": run.finished_at,
                 "last_error": run.last_error,
@@ -258,13 +296,13 @@ def ledger_distinct(column: str) -> list[str]:
     one"), so the cost follows the number of values, not of runs. `SELECT DISTINCT` (what the
     admin's value filters run) reads the whole ledger.
     """
-    if column not in ("job_name", "queue"):
+    if column not in ("job_name", "queue", "task_function"):
         raise ValueError(f"{column!r} does not lead an index of the ledger")
     table = connection.ops.quote_name(JobRun._meta.db_table)
     col = connection.ops.quote_name(column)
     sql = (
         f"WITH RECURSIVE v(x) AS ("
-        f"SELECT (SELECT {col} FROM {table} ORDER BY {col} LIMIT 1) "
+        f"SELECT (SELECT {col} FROM {table} WHERE {col} IS NOT NULL ORDER BY {col} LIMIT 1) "
         f"UNION ALL SELECT (SELECT {col} FROM {table} WHERE {col} > v.x ORDER BY {col} LIMIT 1) "
         f"FROM v WHERE v.x IS NOT NULL"
         f") SELECT x FROM v WHERE x IS NOT NULL"

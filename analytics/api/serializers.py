@@ -53,21 +53,6 @@ class TopCustomerSerializer(serializers.Serializer):
     last_order_at = serializers.DateTimeField(allow_null=True)
 
 
-class QueueStatsSerializer(serializers.Serializer):
-    queue = serializers.CharField()
-    pending = serializers.IntegerField()
-    delayed = serializers.IntegerField()
-    running = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    throughput_1h = serializers.IntegerField()
-    throughput_24h = serializers.IntegerField()
-    wait_p50_ms = serializers.FloatField(allow_null=True)
-    wait_p95_ms = serializers.FloatField(allow_null=True)
-    run_p50_ms = serializers.FloatField(allow_null=True)
-    run_p95_ms = serializers.FloatField(allow_null=True)
-    oldest_waiting_at = serializers.DateTimeField(allow_null=True)
-
-
 class DashboardSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
     totals = WindowTotalsSerializer()
@@ -80,4 +65,3 @@ class DashboardSerializer(serializers.Serializer):
     lead_time = LeadTimeSerializer()
     top_products = TopProductSerializer(many=True)
     top_customers = TopCustomerSerializer(many=True)
-    jobs = QueueStatsSerializer(many=True)

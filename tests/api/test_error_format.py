@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from aktina.jobs.models import JobRun
 from aktina.notifications.models import Notification
 from orders.models import Order
 from tests.factories import (
@@ -22,6 +23,7 @@ from tests.factories import (
     UserFactory,
     WarehouseFactory,
 )
+from tests.jobs.sample_jobs import NoopJob
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +80,11 @@ class World:
         self.notification = Notification.objects.create(
             recipient=self.root, kind="test", subject="s", body="b"
         )
+        # A run that has succeeded: neither retried nor cancelled (409 on /api/jobs/runs/).
+        self.run = NoopJob.dispatch()
+        JobRun.objects.filter(pk=self.run.pk).update(status=JobRun.Status.SUCCEEDED)
         self.ids = {
+            "jobs": self.run.pk,
             "orders": self.order.pk,
             "products": self.product.pk,
             "stock": self.stock.pk,
@@ -136,7 +142,9 @@ def produce(world, schema, path, method, status, op, monkeypatch):
         return _call(root, method, url, HTTP_ACCEPT="application/x-no-such-type")
     if status == "415":
         return _call(root, method, url, data="x", content_type="text/plain")
-    if status == "409":  # an order that has shipped can be neither approved, rejected nor cancelled
+    # An order that has shipped can be neither approved, rejected nor cancelled; a run that has
+    # succeeded neither retried nor cancelled.
+    if status == "409":
         return _call(root, method, url, data=REASON, **json)
     if status == "422":
         first = {"items": [{"sku": "SKU-A", "quantity": 1}]}

@@ -4,11 +4,15 @@ import pytest
 from django.utils import timezone
 
 from aktina.core import roles
+from aktina.jobs.console.alerts import (
+    QUEUE_ALERT_SCHEDULE,
+    queue_wait_alerts_check,
+    queue_wait_threshold,
+    schedules_ensure,
+)
+from aktina.jobs.console.models import QueueWaitIncident
 from aktina.jobs.models import JobRun
 from aktina.notifications.models import Notification
-from analytics.models import QueueWaitIncident
-from analytics.schedules import QUEUE_ALERT_SCHEDULE, schedules_ensure
-from analytics.services import queue_wait_alerts_check, queue_wait_threshold
 from tests.analytics.helpers import job_run
 
 pytestmark = pytest.mark.django_db
@@ -57,4 +61,17 @@ def test_schedule_is_created_idempotently():
     schedules_ensure()
     schedules_ensure()
     schedule = Schedule.objects.get(name=QUEUE_ALERT_SCHEDULE)
-    assert schedule.func == "analytics.schedules.queue_wait_alerts_run"
+    assert schedule.func == "aktina.jobs.console.alerts.queue_wait_alerts_run"
+
+
+def test_the_schedule_of_the_alerts_former_home_is_removed():
+    from django_q.models import Schedule
+
+    Schedule.objects.create(
+        name="analytics-queue-wait-alerts",
+        func="analytics.schedules.queue_wait_alerts_run",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+    )
+    schedules_ensure()
+    assert not Schedule.objects.filter(func__startswith="analytics.").exists()
