@@ -25,7 +25,7 @@ def operator(client, make_user):
 def _stranded_order():
     """An order in fulfilment whose label job waits 5 minutes: nothing else will ship it."""
     order = OrderFactory(status=Order.Status.FULFILLING)
-    run = GenerateShippingLabelJob.dispatch_later(dt.timedelta(minutes=5), order)
+    run = GenerateShippingLabelJob(order).delay(dt.timedelta(minutes=5)).dispatch()
     return order, run
 
 

@@ -68,7 +68,7 @@ def test_the_run_page_retries_and_cancels_with_a_confirmation(logged_in, live_se
 
     browser = logged_in
     order = OrderFactory(status=Order.Status.FULFILLING)
-    queued = GenerateShippingLabelJob.dispatch_later(300, order)
+    queued = GenerateShippingLabelJob(order).delay(300).dispatch()
     failed = job_run(queue="default", status=JobRun.Status.FAILED)
     JobRun.objects.filter(pk=failed.pk).update(
         last_error="CarrierUnavailable: the carrier answered 503 three times"
