@@ -12,24 +12,22 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from aktina.jobs import Job, PermanentError, RateLimited, chain
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_release_unique_key
-from aktina.jobs.models import JobRun
+from aktina.jobs import Job, PermanentError, RateLimited, chain, run_release_unique_key
 from aktina.notifications.services import notification_send
-from orders.allocation import stock_snapshot, warehouse_plans
 from orders.models import Order, Product
 from orders.services import (
     InsufficientStock,
     InvalidTransition,
+    approval_reminder_key,
     order_approval_remind,
     order_approve,
     order_fulfil,
-    order_fulfilment_retry,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
     order_request_approval,
     order_ship,
     order_shipment_create,
+    orders_shortage_requeue,
 )
 
 BULK_CHUNK = 100
@@ -77,25 +75,6 @@ class ProcessOrderApprovalJob(Job):
             order_request_approval(order=order)
 
 
-def reminder_key(order: Order) -> str:
-    return f"order-approval-reminder-{order.pk}"
-
-
-def reminders_cancel(order: Order) -> int:
-    """Cancel the order's waiting reminder (the approval was decided); returns how many."""
-    cancelled = 0
-    waiting = JobRun.objects.filter(
-        unique_key=reminder_key(order), unique_active=True, status=JobRun.Status.QUEUED
-    )
-    for run in waiting:
-        try:
-            run_cancel(run=run)
-        except RunNotChangeable:
-            continue  # it started meanwhile: it finds the order decided and does nothing
-        cancelled += 1
-    return cancelled
-
-
 class ProcessOrderReminderJob(Job):
     """Remind managers of an order that still awaits approval (24 h after the request)."""
 
@@ -112,7 +91,7 @@ class ProcessOrderReminderJob(Job):
         self.order, self.round_ = order, round_
 
     def unique_id(self) -> str:
-        return reminder_key(self.order)
+        return approval_reminder_key(self.order)
 
     def handle(self) -> None:
         order_approval_remind(order=self.order, round_=self.round_)
@@ -241,34 +220,8 @@ class ProcessBulkOrdersJob(Job):
         return [f"product:{self.product.sku}"]
 
     def handle(self) -> None:
-        orders = list(
-            Order.objects.filter(
-                status=Order.Status.INVENTORY_SHORTAGE,
-                items__product=self.product,
-                pk__gt=self.after_id,
-            )
-            .distinct()
-            .order_by("pk")
-            .prefetch_related("items")[:BULK_CHUNK]
+        last = orders_shortage_requeue(
+            product=self.product, after_id=self.after_id, limit=BULK_CHUNK
         )
-        if not orders:
-            return
-        product_ids = {i.product_id for o in orders for i in o.items.all()}
-        available, staged, capacity = stock_snapshot(product_ids)
-        for order in orders:
-            items = list(order.items.all())
-            plans = warehouse_plans(
-                items=items, available=available, staged=staged, capacity=capacity
-            )
-            if not plans:
-                continue
-            # Count what this order will take, so the next ones in the chunk see the rest.
-            plan = plans[0]
-            for item in items:
-                stock_id, quantity = plan.lines[item.pk]
-                key = (item.product_id, plan.warehouse_id)
-                available[key] = (stock_id, available[key][1] - quantity)
-                staged[plan.warehouse_id] = staged.get(plan.warehouse_id, 0) + quantity
-            order_fulfilment_retry(order=order)
-        if len(orders) == BULK_CHUNK:
-            ProcessBulkOrdersJob.dispatch(self.product, orders[-1].pk)
+        if last is not None:
+            ProcessBulkOrdersJob.dispatch(self.product, last)

@@ -13,6 +13,7 @@ __all__ = [
     "JobTimedOut",
     "PermanentError",
     "RateLimited",
+    "RunNotChangeable",
     "WithoutOverlapping",
     "batch",
     "batch_cancel",
@@ -21,6 +22,9 @@ __all__ = [
     "job_failed",
     "job_started",
     "job_succeeded",
+    "run_cancel",
+    "run_release_unique_key",
+    "runs_tagged",
 ]
 
 _LAZY = {
@@ -30,6 +34,10 @@ _LAZY = {
     "batch": "aktina.jobs.composition",
     "batch_cancel": "aktina.jobs.composition",
     "chain": "aktina.jobs.composition",
+    "RunNotChangeable": "aktina.jobs.lifecycle",
+    "run_cancel": "aktina.jobs.lifecycle",
+    "run_release_unique_key": "aktina.jobs.lifecycle",
+    "runs_tagged": "aktina.jobs.tagging",
 }
 
 

@@ -12,7 +12,9 @@ the signals of `orders.signals`, sent inside the transaction; the services never
 
 from orders.allocation import InsufficientStock
 from orders.services.approval import (
+    approval_reminder_key,
     order_approval_remind,
+    order_approval_reminders_cancel,
     order_approve,
     order_reject,
     order_request_approval,
@@ -27,6 +29,7 @@ from orders.services.fulfilment import (
     order_mark_inventory_shortage,
     order_ship,
     order_shipment_create,
+    orders_shortage_requeue,
 )
 from orders.services.placement import (
     PRIVILEGED_FIELDS,
@@ -41,7 +44,9 @@ __all__ = [
     "PRIVILEGED_FIELDS",
     "InsufficientStock",
     "InvalidTransition",
+    "approval_reminder_key",
     "order_approval_remind",
+    "order_approval_reminders_cancel",
     "order_approve",
     "order_cancel",
     "order_complete",
@@ -56,6 +61,7 @@ __all__ = [
     "order_request_approval",
     "order_ship",
     "order_shipment_create",
+    "orders_shortage_requeue",
     "stock_adjust",
     "stock_receive",
 ]

@@ -7,12 +7,34 @@ from django.db import transaction
 from django.utils import timezone
 
 from aktina.core import roles
+from aktina.jobs import RunNotChangeable, run_cancel
+from aktina.jobs.models import JobRun
 from aktina.notifications.services import notification_send, notification_send_to_role
 from orders import signals
 from orders.models import Order
 from orders.services.common import InvalidTransition, S, order_lock, order_status_set
 
 MAX_REMINDERS = 3
+
+
+def approval_reminder_key(order: Order) -> str:
+    """The unique key of the order's waiting reminder run (`ProcessOrderReminderJob`)."""
+    return f"order-approval-reminder-{order.pk}"
+
+
+def order_approval_reminders_cancel(*, order: Order) -> int:
+    """Cancel the order's waiting reminder (the approval was decided); returns how many."""
+    cancelled = 0
+    waiting = JobRun.objects.filter(
+        unique_key=approval_reminder_key(order), unique_active=True, status=JobRun.Status.QUEUED
+    )
+    for run in waiting:
+        try:
+            run_cancel(run=run)
+        except RunNotChangeable:
+            continue  # it started meanwhile: it finds the order decided and does nothing
+        cancelled += 1
+    return cancelled
 
 
 @transaction.atomic

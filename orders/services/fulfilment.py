@@ -8,9 +8,10 @@ from django.utils import timezone
 from aktina.core import roles
 from aktina.notifications.services import notification_send, notification_send_to_role
 from orders import signals
-from orders.allocation import allocate_order, allocations_ship
+from orders.allocation import allocate_order, allocations_ship, orders_satisfiable
 from orders.carriers import carrier_client, shipment_idempotency_key
-from orders.models import Order
+from orders.models import Order, Product
+from orders.selectors import orders_short_of
 from orders.services.common import InvalidTransition, S, order_lock, order_status_set
 
 
@@ -104,6 +105,16 @@ def order_fulfilment_retry(*, order: Order, actor=None) -> Order:
     order_status_set(order, S.APPROVED, actor=actor, note="fulfilment retried")
     signals.order_fulfilment_requested.send(sender=Order, order=order)
     return order
+
+
+def orders_shortage_requeue(*, product: Product, after_id: int = 0, limit: int) -> int | None:
+    """Re-queue the orders short of `product` that the stock can now satisfy, oldest first, up
+    to `limit` orders after order `after_id`; returns the last order looked at when `limit`
+    were (more may follow), else None. Each re-queue is its own `order_fulfilment_retry`."""
+    orders = orders_short_of(product=product, after_id=after_id, limit=limit)
+    for order in orders_satisfiable(orders):
+        order_fulfilment_retry(order=order)
+    return orders[-1].pk if len(orders) == limit else None
 
 
 def order_shipment_create(*, order: Order) -> Order:
