@@ -246,8 +246,7 @@ class OrderStatusChange(models.Model):
 
 
 class CarrierShipment(models.Model):
-    """Shipments as a carrier sees them, kept by the carriers in `orders.carriers`: the local one
-    records its voids here, the recording one (tests, chaos benchmark) every shipment it made."""
+    """Shipments as a carrier sees them: `LocalCarrier` records its voids here."""
 
     carrier = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=255, blank=True)
@@ -270,23 +269,6 @@ class CarrierShipment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
-
-
-class CarrierCall(models.Model):
-    """One row per request a recording carrier received (create or void), from any process."""
-
-    carrier = models.CharField(max_length=40)
-    kind = models.CharField(max_length=10)
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    order_reference = models.CharField(max_length=20, blank=True)
-    tracking_number = models.CharField(max_length=64, blank=True)
-    called_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return f"{self.carrier} {self.kind} {self.order_reference}"
 
 
 class ImportedLine(models.Model):
