@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
+
 QUEUE_ALERT_SCHEDULE = "analytics-queue-wait-alerts"
 
 
@@ -12,21 +14,12 @@ def queue_wait_alerts_run() -> dict:
 
 
 def schedules_ensure() -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
+    schedule_ensure(
         name=QUEUE_ALERT_SCHEDULE,
-        defaults={
-            "func": "analytics.schedules.queue_wait_alerts_run",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
+        func="analytics.schedules.queue_wait_alerts_run",
+        every="MINUTES",
+        minutes=1,
     )
 
 
-def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    if "django_q_schedule" in connections[using].introspection.table_names():
-        schedules_ensure()
+schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)
