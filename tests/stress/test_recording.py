@@ -12,7 +12,7 @@ REDIS_URL = os.environ.get("CHAOS_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @pytest.fixture
-def recording(monkeypatch):
+def recording(monkeypatch, tmp_path):
     import redis
 
     try:
@@ -23,6 +23,7 @@ def recording(monkeypatch):
 
     monkeypatch.setenv("CHAOS_RECORD_REDIS_URL", REDIS_URL)
     monkeypatch.setenv("CHAOS_RECORD_PREFIX", f"test-record-{uuid.uuid4().hex}")
+    monkeypatch.setenv("RECORDING_CARRIER_PATH", str(tmp_path / "carrier.sqlite3"))
     recording._redis.cache_clear()
     yield recording
     client = recording._redis()
