@@ -8,7 +8,8 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from analytics import receivers  # noqa: F401  (connects the order event receivers)
+        from analytics import receivers
         from analytics.schedules import schedules_ensure_after_migrate
 
+        receivers.connect()
         post_migrate.connect(schedules_ensure_after_migrate, sender=self)

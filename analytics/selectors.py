@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
@@ -23,9 +24,10 @@ from analytics.models import (
     OrderContribution,
     ProductMetric,
 )
-from analytics.services import DASHBOARD_CACHE_KEY
 from orders.models import Order
 
+# Deleted by `analytics.services.dashboard_invalidate` after every metric change.
+DASHBOARD_CACHE_KEY = "dashboard.analytics"
 # Staleness bound should an invalidation race with a rebuild.
 DASHBOARD_TTL_SECONDS = 300
 WINDOWS = (30, 90)
@@ -150,7 +152,6 @@ def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
     from aktina.jobs.pausing import queue_pauses
     from aktina.jobs.selectors import job_stats, queue_stats, queue_timeseries
     from analytics.models import QueueWaitIncident
-    from analytics.services import queue_wait_threshold
 
     now = now or timezone.now()
     stats = queue_stats(now=now)
@@ -181,3 +182,9 @@ def queue_health(*, hours: int = 24, now: dt.datetime | None = None) -> dict:
         "series": [(b, *total[b]) for b in buckets],
         "jobs": job_stats(now=now),
     }
+
+
+def queue_wait_threshold(queue: str) -> int:
+    """Seconds the oldest run of `queue` may wait before operations are alerted."""
+    overrides = getattr(settings, "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE", {}) or {}
+    return int(overrides.get(queue, settings.QUEUE_WAIT_ALERT_SECONDS))

@@ -15,7 +15,6 @@ import logging
 from collections import defaultdict
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min, Q, Subquery, Sum
@@ -29,11 +28,11 @@ from analytics.models import (
     ProductMetric,
     QueueWaitIncident,
 )
+from analytics.selectors import DASHBOARD_CACHE_KEY, queue_wait_threshold
 from orders.models import Order, OrderItem
 
 logger = logging.getLogger(__name__)
 
-DASHBOARD_CACHE_KEY = "dashboard.analytics"
 NOT_BOOKED = frozenset({Order.Status.CANCELLED, Order.Status.REJECTED})
 _ORDER_FIELDS = ("id", "customer_id", "status", "total_amount", "created_at", "shipped_at",
                  "completed_at")  # fmt: skip
@@ -302,11 +301,6 @@ def metrics_rebuild(*, chunk: int = 5000) -> dict[str, int]:
 
 
 # --- queue wait alerts --------------------------------------------------------------------
-def queue_wait_threshold(queue: str) -> int:
-    overrides = getattr(settings, "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE", {}) or {}
-    return int(overrides.get(queue, settings.QUEUE_WAIT_ALERT_SECONDS))
-
-
 def queue_wait_alerts_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
     """Open an incident (and notify operations once) for each queue whose oldest waiting run
     has waited longer than its threshold; close the incident once the wait is back under it.

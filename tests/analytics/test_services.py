@@ -14,7 +14,8 @@ from analytics.models import (
     OrderContribution,
     ProductMetric,
 )
-from analytics.services import DASHBOARD_CACHE_KEY, metrics_apply_order, metrics_rebuild
+from analytics.selectors import DASHBOARD_CACHE_KEY
+from analytics.services import metrics_apply_order, metrics_rebuild
 from orders.models import Order
 from tests.factories import OrderFactory, OrderItemFactory, ProductFactory, UserFactory
 
