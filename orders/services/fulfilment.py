@@ -173,7 +173,6 @@ def order_ship(*, order: Order) -> Order:
         order=order,
         dedupe_key=f"order-{order.pk}-shipped",
     )
-    signals.order_shipped.send(sender=Order, order=order)
     return order
 
 

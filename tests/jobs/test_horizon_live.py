@@ -17,7 +17,6 @@ SWEEP = 1
 FAST = {
     "JOBS_SWEEP_SECONDS": str(SWEEP),
     "JOBS_LEASE_GRACE_SECONDS": "4",
-    "JOBS_RESEND_AFTER_SECONDS": "1",
     "Q_WORKERS": "2",
 }
 
