@@ -19,12 +19,11 @@ from orders.services import (
     InsufficientStock,
     InvalidTransition,
     approval_reminder_key,
+    order_approval_decide,
     order_approval_remind,
-    order_approve,
     order_fulfil,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
-    order_request_approval,
     order_ship,
     order_shipment_create,
     orders_shortage_requeue,
@@ -66,13 +65,7 @@ class ProcessOrderApprovalJob(Job):
         return f"order-approval-{self.order.pk}"
 
     def handle(self) -> None:
-        order = self.order
-        if order.status != Order.Status.PENDING:
-            return  # decided already (a re-run, a manager, or a cancellation)
-        if order.auto_approve or order.total_amount < settings.ORDER_AUTO_APPROVE_LIMIT:
-            order_approve(order=order, approved_by=None)
-        else:
-            order_request_approval(order=order)
+        order_approval_decide(order=self.order)
 
 
 class ProcessOrderReminderJob(Job):

@@ -22,6 +22,7 @@ __all__ = [
     "job_failed",
     "job_started",
     "job_succeeded",
+    "registered_job",
     "run_cancel",
     "run_release_unique_key",
     "runs_tagged",
@@ -38,6 +39,7 @@ _LAZY = {
     "run_cancel": "aktina.jobs.lifecycle",
     "run_release_unique_key": "aktina.jobs.lifecycle",
     "runs_tagged": "aktina.jobs.tagging",
+    "registered_job": "aktina.jobs.job",
 }
 
 

@@ -13,6 +13,7 @@ the signals of `orders.signals`, sent inside the transaction; the services never
 from orders.allocation import InsufficientStock
 from orders.services.approval import (
     approval_reminder_key,
+    order_approval_decide,
     order_approval_remind,
     order_approval_reminders_cancel,
     order_approve,
@@ -45,6 +46,7 @@ __all__ = [
     "InsufficientStock",
     "InvalidTransition",
     "approval_reminder_key",
+    "order_approval_decide",
     "order_approval_remind",
     "order_approval_reminders_cancel",
     "order_approve",

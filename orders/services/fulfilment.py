@@ -12,7 +12,13 @@ from orders.allocation import allocate_order, allocations_ship, orders_satisfiab
 from orders.carriers import carrier_client, shipment_idempotency_key
 from orders.models import Order, Product
 from orders.selectors import orders_short_of
-from orders.services.common import InvalidTransition, S, order_lock, order_status_set
+from orders.services.common import (
+    InvalidTransition,
+    S,
+    order_admin_url,
+    order_lock,
+    order_status_set,
+)
 
 
 @transaction.atomic
@@ -41,6 +47,17 @@ def order_fulfil(*, order: Order) -> Order:
     return order
 
 
+def _waiting_for_stock_notice(order: Order) -> str:
+    """What the customer can expect and do: no warehouse figures, a next step."""
+    skus = ", ".join(sorted({item.product.sku for item in order.items.select_related("product")}))
+    return (
+        f"Not every item of your order ({skus}) is in stock in one warehouse right now. "
+        "We ship the whole order as soon as the stock arrives, with no action needed from you, "
+        "and e-mail you the tracking number then. If you would rather not wait, you can cancel "
+        "the order at no cost until it ships."
+    )
+
+
 @transaction.atomic
 def order_mark_inventory_shortage(*, order: Order, reason: str, notice_key: str = "") -> Order:
     """approved -> inventory_shortage; the customer and inventory managers are told."""
@@ -56,7 +73,7 @@ def order_mark_inventory_shortage(*, order: Order, reason: str, notice_key: str 
         recipient=order.customer,
         kind="order_waiting_for_stock",
         subject=f"Order {order.reference} is waiting for stock",
-        body=f"We will ship it as soon as the stock arrives ({reason}).",
+        body=_waiting_for_stock_notice(order),
         order=order,
         dedupe_key=f"order-{order.pk}-waiting-{episode}",
     )
@@ -85,7 +102,7 @@ def order_mark_fulfilment_failed(*, order: Order, reason: str) -> Order:
         role=roles.OPERATIONS,
         kind="fulfillment_failed",
         subject=f"Fulfilment of order {order.reference} failed",
-        body=f"{reason}\n\nRetry it from the admin: /admin/orders/order/{order.pk}/change/",
+        body=f"{reason}\n\nRetry it from the admin: {order_admin_url(order)}",
         order=order,
         dedupe_key=f"order-{order.pk}-fulfilment-failed-{timezone.now().timestamp():.0f}",
     )
