@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import transaction
 
 from aktina.jobs import Job, PermanentError, RateLimited, chain, run_release_unique_key
-from aktina.notifications.services import notification_send
 from orders.models import Order, Product
 from orders.services import (
     InsufficientStock,
@@ -22,6 +21,7 @@ from orders.services import (
     order_approval_decide,
     order_approval_remind,
     order_fulfil,
+    order_fulfilling_notify,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
     order_ship,
@@ -148,19 +148,7 @@ class SendOrderCompletionNotificationJob(Job):
         self.order = order
 
     def handle(self) -> None:
-        order = self.order
-        if order.status not in {Order.Status.FULFILLING, Order.Status.SHIPPED}:
-            return
-        warehouse = order.warehouse.name if order.warehouse_id else "our warehouse"
-        notification_send(
-            recipient=order.customer,
-            kind="order_fulfilling",
-            subject=f"Order {order.reference} is being prepared",
-            body=f"Your order is being packed at {warehouse}; we will send the tracking number "
-            "when it ships.",
-            order=order,
-            dedupe_key=f"order-{order.pk}-fulfilling",
-        )
+        order_fulfilling_notify(order=self.order)
 
 
 class GenerateShippingLabelJob(Job):

@@ -25,6 +25,7 @@ from orders.services.common import MAX_QUANTITY, InvalidTransition
 from orders.services.fulfilment import (
     order_complete,
     order_fulfil,
+    order_fulfilling_notify,
     order_fulfilment_retry,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
@@ -54,6 +55,7 @@ __all__ = [
     "order_complete",
     "order_create",
     "order_fulfil",
+    "order_fulfilling_notify",
     "order_fulfilment_retry",
     "order_mark_fulfilment_failed",
     "order_mark_inventory_shortage",

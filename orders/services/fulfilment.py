@@ -47,6 +47,22 @@ def order_fulfil(*, order: Order) -> Order:
     return order
 
 
+def order_fulfilling_notify(*, order: Order) -> None:
+    """Tell the customer their order is being packed (once), unless it moved on otherwise."""
+    if order.status not in {S.FULFILLING, S.SHIPPED}:
+        return
+    warehouse = order.warehouse.name if order.warehouse_id else "our warehouse"
+    notification_send(
+        recipient=order.customer,
+        kind="order_fulfilling",
+        subject=f"Order {order.reference} is being prepared",
+        body=f"Your order is being packed at {warehouse}; we will send the tracking number "
+        "when it ships.",
+        order=order,
+        dedupe_key=f"order-{order.pk}-fulfilling",
+    )
+
+
 def _waiting_for_stock_notice(order: Order) -> str:
     """What the customer can expect and do: no warehouse figures, a next step."""
     skus = ", ".join(sorted({item.product.sku for item in order.items.select_related("product")}))
