@@ -396,6 +396,8 @@ TASKS = {
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- application settings -------------------------------------------------------------------
+# Where people reach this site (scheme and host, no trailing slash): the links in e-mails.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 ORDER_AUTO_APPROVE_LIMIT = env.get_value(
     "ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000", parse_default=True
 )

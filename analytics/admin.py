@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from aktina.core.admin import ReadOnlyAdminMixin
 from analytics.models import (
     CustomerMetric,
     DailyMetric,
@@ -8,16 +9,8 @@ from analytics.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    # Metrics are derived data: rebuilt by `manage.py rebuild_analytics`, never edited by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Metrics are derived data: rebuilt by `manage.py rebuild_analytics`, never edited by hand."""
 
 
 @admin.register(DailyMetric)

@@ -6,4 +6,6 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
-        from analytics import receivers  # noqa: F401  (connects the order event receivers)
+        from analytics import receivers
+
+        receivers.connect()

@@ -23,9 +23,10 @@ from analytics.models import (
     OrderContribution,
     ProductMetric,
 )
-from analytics.services import DASHBOARD_CACHE_KEY
 from orders.models import Order
 
+# Deleted by `analytics.services.dashboard_invalidate` after every metric change.
+DASHBOARD_CACHE_KEY = "dashboard.analytics"
 # Staleness bound should an invalidation race with a rebuild.
 DASHBOARD_TTL_SECONDS = 300
 WINDOWS = (30, 90)

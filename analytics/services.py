@@ -26,11 +26,11 @@ from analytics.models import (
     OrderContribution,
     ProductMetric,
 )
+from analytics.selectors import DASHBOARD_CACHE_KEY
 from orders.models import Order, OrderItem
 
 logger = logging.getLogger(__name__)
 
-DASHBOARD_CACHE_KEY = "dashboard.analytics"
 NOT_BOOKED = frozenset({Order.Status.CANCELLED, Order.Status.REJECTED})
 _ORDER_FIELDS = ("id", "customer_id", "status", "total_amount", "created_at", "shipped_at",
                  "completed_at")  # fmt: skip

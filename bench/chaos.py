@@ -42,6 +42,7 @@ import os
 import random
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -169,9 +170,10 @@ def run(
         ORDER_CARRIER_RATE_LIMIT="10000",
         THROTTLE_ORDER_CREATE="1000000/min",
         THROTTLE_AUTH="100000/min",
-        # Real duplicate effects are counted where they would escape: every carrier call and
-        # every e-mail handed to the mail backend, recorded in Redis by all processes.
-        ORDER_CARRIER_CLIENT="bench.recording.RecordingCarrier",
+        # Real duplicate effects are counted where they would escape: every carrier call (in a
+        # file) and every e-mail handed to the mail backend (in Redis), from all processes.
+        ORDER_CARRIER_CLIENT="tests.recording.RecordingCarrier",
+        RECORDING_CARRIER_PATH=f"{tempfile.mkdtemp(prefix='chaos-carrier-')}/carrier.sqlite3",
         EMAIL_BACKEND="bench.recording.RecordingEmailBackend",
         CHAOS_RECORD_REDIS_URL=redis_url,
         CHAOS_RECORD_PREFIX=f"chaos-record-{os.getpid()}-{time.time_ns()}",

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from aktina.core.admin import ReadOnlyAdminMixin
 from ml.models import PredictionRun, SegmentProfile
 
 
@@ -15,7 +16,7 @@ class SegmentProfileInline(admin.TabularInline):
 
 
 @admin.register(PredictionRun)
-class PredictionRunAdmin(admin.ModelAdmin):
+class PredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "status",
@@ -36,16 +37,8 @@ class PredictionRunAdmin(admin.ModelAdmin):
     inlines = [SegmentProfileInline]
     actions = ["refresh_now"]
 
-    # Runs are written by the refresh alone: viewable, never edited or added by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    # Deleting the current run would empty what readers see; old rows are pruned by refreshes.
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # Runs are written by the refresh alone: viewable, never edited or added by hand (deleting
+    # the current run would empty what readers see; old rows are pruned by refreshes).
 
     def has_refresh_permission(self, request):
         return request.user.has_perm("ml.refresh_predictions")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
+
 NIGHTLY_SCHEDULE = "ml-refresh-nightly"
 # Local time of day; quiet hours, after the day's orders are in.
 NIGHTLY_AT = dt.time(2, 30)
@@ -28,31 +30,17 @@ def refresh_nightly() -> int:
 
 def schedules_ensure() -> None:
     from django.utils import timezone
-    from django_q.models import Schedule
 
     now = timezone.localtime()
     first = now.replace(hour=NIGHTLY_AT.hour, minute=NIGHTLY_AT.minute, second=0, microsecond=0)
     if first <= now:
         first += dt.timedelta(days=1)
-    Schedule.objects.update_or_create(
+    schedule_ensure(
         name=NIGHTLY_SCHEDULE,
-        defaults={
-            "func": "ml.schedules.refresh_nightly",
-            "schedule_type": Schedule.DAILY,
-            "repeats": -1,
-        },
-        # Only on creation: a later migrate must not move the next run django-q2 planned.
-        create_defaults={
-            "func": "ml.schedules.refresh_nightly",
-            "schedule_type": Schedule.DAILY,
-            "repeats": -1,
-            "next_run": first,
-        },
+        func="ml.schedules.refresh_nightly",
+        every="DAILY",
+        first_run=first,
     )
 
 
-def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    if "django_q_schedule" in connections[using].introspection.table_names():
-        schedules_ensure()
+schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from aktina.core.admin import ReadOnlyAdminMixin
 from orders.models import (
     Allocation,
     Order,
@@ -164,20 +165,12 @@ class StockAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(admin.ModelAdmin):
+class StockAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "stock", "delta", "reason", "actor"]
     list_select_related = ["stock__product", "stock__warehouse", "actor"]
     search_fields = ["stock__product__sku", "reason"]
 
     # The log of what stock_adjust did: written by the service only.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class OrderItemInline(admin.TabularInline):
@@ -337,20 +330,7 @@ class OrderAdmin(admin.ModelAdmin):
         _each(self, request, queryset, lambda o: order_complete(order=o, actor=request.user))
 
 
-class ViewOnly:
-    """A mixin for rows only services write: the admin may look, never add, change or delete."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class AllocationInline(ViewOnly, admin.TabularInline):
+class AllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Allocation
     extra = 0
     fields = ["stock", "quantity"]
@@ -358,7 +338,7 @@ class AllocationInline(ViewOnly, admin.TabularInline):
 
 
 @admin.register(OrderItem)
-class OrderItemAdmin(ViewOnly, admin.ModelAdmin):
+class OrderItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "order", "product", "quantity", "unit_price"]
     search_fields = ["order__reference", "product__sku"]
     list_select_related = ["order", "product"]
@@ -366,7 +346,7 @@ class OrderItemAdmin(ViewOnly, admin.ModelAdmin):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ViewOnly, admin.ModelAdmin):
+class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "order_item", "stock", "quantity"]
     search_fields = ["order_item__order__reference", "stock__product__sku"]
     list_select_related = ["order_item", "stock"]

@@ -160,8 +160,33 @@ def _try_plan(order: Order, items: list[OrderItem], plan: Plan) -> bool:
     return True
 
 
-def allocations_release(*, order: Order) -> int:
-    """Give back every unit allocated to `order` and delete its allocations; returns units."""
+def orders_satisfiable(orders: list[Order]) -> list[Order]:
+    """The orders today's stock could fulfil if they took it in the given order: each counts
+    what the ones before it would take. One snapshot and no locks: a plan, not a reservation
+    (`allocate_order` reserves, under locks, when each order is fulfilled)."""
+    items_of = {order.pk: list(order.items.all()) for order in orders}
+    available, staged, capacity = stock_snapshot(
+        {i.product_id for items in items_of.values() for i in items}
+    )
+    satisfiable = []
+    for order in orders:
+        items = items_of[order.pk]
+        plans = warehouse_plans(items=items, available=available, staged=staged, capacity=capacity)
+        if not plans:
+            continue
+        plan = plans[0]  # the one `allocate_order` tries first
+        for item in items:
+            stock_id, quantity = plan.lines[item.pk]
+            key = (item.product_id, plan.warehouse_id)
+            available[key] = (stock_id, available[key][1] - quantity)
+            staged[plan.warehouse_id] = staged.get(plan.warehouse_id, 0) + quantity
+        satisfiable.append(order)
+    return satisfiable
+
+
+def _allocations_remove(*, order: Order, shipped: bool) -> int:
+    """Delete `order`'s allocations and take their units off the allocated counts (and off
+    the units on hand when `shipped`), stock rows locked in primary-key order; returns units."""
     allocations = list(
         Allocation.objects.filter(order_item__order=order).values_list("id", "stock_id", "quantity")
     )
@@ -172,26 +197,19 @@ def allocations_release(*, order: Order) -> int:
         per_stock[stock_id] += quantity
     list(Stock.objects.select_for_update().filter(pk__in=per_stock).order_by("pk"))
     for stock_id, quantity in sorted(per_stock.items()):
-        Stock.objects.filter(pk=stock_id).update(
-            quantity_allocated=F("quantity_allocated") - quantity
-        )
+        change = {"quantity_allocated": F("quantity_allocated") - quantity}
+        if shipped:
+            change["quantity"] = F("quantity") - quantity
+        Stock.objects.filter(pk=stock_id).update(**change)
     Allocation.objects.filter(pk__in=[a[0] for a in allocations]).delete()
     return sum(per_stock.values())
+
+
+def allocations_release(*, order: Order) -> int:
+    """Give back every unit allocated to `order` and delete its allocations; returns units."""
+    return _allocations_remove(order=order, shipped=False)
 
 
 def allocations_ship(*, order: Order) -> int:
     """Stock leaves the warehouse: on hand and allocated go down together; allocations go."""
-    allocations = list(
-        Allocation.objects.filter(order_item__order=order).values_list("id", "stock_id", "quantity")
-    )
-    per_stock: dict[int, int] = defaultdict(int)
-    for _, stock_id, quantity in allocations:
-        per_stock[stock_id] += quantity
-    list(Stock.objects.select_for_update().filter(pk__in=per_stock).order_by("pk"))
-    for stock_id, quantity in sorted(per_stock.items()):
-        Stock.objects.filter(pk=stock_id).update(
-            quantity=F("quantity") - quantity,
-            quantity_allocated=F("quantity_allocated") - quantity,
-        )
-    Allocation.objects.filter(pk__in=[a[0] for a in allocations]).delete()
-    return sum(per_stock.values())
+    return _allocations_remove(order=order, shipped=True)

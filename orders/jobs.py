@@ -12,24 +12,21 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from aktina.jobs import Job, PermanentError, RateLimited, chain
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_release_unique_key
-from aktina.jobs.models import JobRun
-from aktina.notifications.services import notification_send
-from orders.allocation import stock_snapshot, warehouse_plans
+from aktina.jobs import Job, PermanentError, RateLimited, chain, run_release_unique_key
 from orders.models import Order, Product
 from orders.services import (
     InsufficientStock,
     InvalidTransition,
+    approval_reminder_key,
+    order_approval_decide,
     order_approval_remind,
-    order_approve,
     order_fulfil,
-    order_fulfilment_retry,
+    order_fulfilling_notify,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
-    order_request_approval,
     order_ship,
     order_shipment_create,
+    orders_shortage_requeue,
 )
 
 BULK_CHUNK = 100
@@ -68,32 +65,7 @@ class ProcessOrderApprovalJob(Job):
         return f"order-approval-{self.order.pk}"
 
     def handle(self) -> None:
-        order = self.order
-        if order.status != Order.Status.PENDING:
-            return  # decided already (a re-run, a manager, or a cancellation)
-        if order.auto_approve or order.total_amount < settings.ORDER_AUTO_APPROVE_LIMIT:
-            order_approve(order=order, approved_by=None)
-        else:
-            order_request_approval(order=order)
-
-
-def reminder_key(order: Order) -> str:
-    return f"order-approval-reminder-{order.pk}"
-
-
-def reminders_cancel(order: Order) -> int:
-    """Cancel the order's waiting reminder (the approval was decided); returns how many."""
-    cancelled = 0
-    waiting = JobRun.objects.filter(
-        unique_key=reminder_key(order), unique_active=True, status=JobRun.Status.QUEUED
-    )
-    for run in waiting:
-        try:
-            run_cancel(run=run)
-        except RunNotChangeable:
-            continue  # it started meanwhile: it finds the order decided and does nothing
-        cancelled += 1
-    return cancelled
+        order_approval_decide(order=self.order)
 
 
 class ProcessOrderReminderJob(Job):
@@ -112,7 +84,7 @@ class ProcessOrderReminderJob(Job):
         self.order, self.round_ = order, round_
 
     def unique_id(self) -> str:
-        return reminder_key(self.order)
+        return approval_reminder_key(self.order)
 
     def handle(self) -> None:
         order_approval_remind(order=self.order, round_=self.round_)
@@ -176,19 +148,7 @@ class SendOrderCompletionNotificationJob(Job):
         self.order = order
 
     def handle(self) -> None:
-        order = self.order
-        if order.status not in {Order.Status.FULFILLING, Order.Status.SHIPPED}:
-            return
-        warehouse = order.warehouse.name if order.warehouse_id else "our warehouse"
-        notification_send(
-            recipient=order.customer,
-            kind="order_fulfilling",
-            subject=f"Order {order.reference} is being prepared",
-            body=f"Your order is being packed at {warehouse}; we will send the tracking number "
-            "when it ships.",
-            order=order,
-            dedupe_key=f"order-{order.pk}-fulfilling",
-        )
+        order_fulfilling_notify(order=self.order)
 
 
 class GenerateShippingLabelJob(Job):
@@ -241,34 +201,8 @@ class ProcessBulkOrdersJob(Job):
         return [f"product:{self.product.sku}"]
 
     def handle(self) -> None:
-        orders = list(
-            Order.objects.filter(
-                status=Order.Status.INVENTORY_SHORTAGE,
-                items__product=self.product,
-                pk__gt=self.after_id,
-            )
-            .distinct()
-            .order_by("pk")
-            .prefetch_related("items")[:BULK_CHUNK]
+        last = orders_shortage_requeue(
+            product=self.product, after_id=self.after_id, limit=BULK_CHUNK
         )
-        if not orders:
-            return
-        product_ids = {i.product_id for o in orders for i in o.items.all()}
-        available, staged, capacity = stock_snapshot(product_ids)
-        for order in orders:
-            items = list(order.items.all())
-            plans = warehouse_plans(
-                items=items, available=available, staged=staged, capacity=capacity
-            )
-            if not plans:
-                continue
-            # Count what this order will take, so the next ones in the chunk see the rest.
-            plan = plans[0]
-            for item in items:
-                stock_id, quantity = plan.lines[item.pk]
-                key = (item.product_id, plan.warehouse_id)
-                available[key] = (stock_id, available[key][1] - quantity)
-                staged[plan.warehouse_id] = staged.get(plan.warehouse_id, 0) + quantity
-            order_fulfilment_retry(order=order)
-        if len(orders) == BULK_CHUNK:
-            ProcessBulkOrdersJob.dispatch(self.product, orders[-1].pk)
+        if last is not None:
+            ProcessBulkOrdersJob.dispatch(self.product, last)

@@ -246,12 +246,9 @@ class OrderStatusChange(models.Model):
 
 
 class CarrierShipment(models.Model):
-    """Shipments as a carrier sees them, kept by the carriers in `orders.carriers`: the local one
-    records its voids here, the recording one (tests, chaos benchmark) every shipment it made."""
+    """Shipments as a carrier sees them: `LocalCarrier` records its voids here."""
 
     carrier = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    order_reference = models.CharField(max_length=20, blank=True)
     tracking_number = models.CharField(max_length=64, unique=True)
     label_url = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -259,34 +256,9 @@ class CarrierShipment(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [
-            # Like a real carrier API: one shipment per idempotency key.
-            models.UniqueConstraint(
-                fields=["carrier", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="carrier_shipment_once_per_key",
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
-
-
-class CarrierCall(models.Model):
-    """One row per request a recording carrier received (create or void), from any process."""
-
-    carrier = models.CharField(max_length=40)
-    kind = models.CharField(max_length=10)
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    order_reference = models.CharField(max_length=20, blank=True)
-    tracking_number = models.CharField(max_length=64, blank=True)
-    called_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return f"{self.carrier} {self.kind} {self.order_reference}"
 
 
 class ImportedLine(models.Model):

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from orders import jobs, signals
 from orders.models import Order
+from orders.services import order_approval_reminders_cancel
 
 
 def on_order_placed(sender, order, **kwargs) -> None:
@@ -31,7 +32,7 @@ def on_approval_reminder_due(sender, order, round_, **kwargs) -> None:
 def on_status_changed(sender, order, old_status=None, new_status=None, **kwargs) -> None:
     if old_status == Order.Status.AWAITING_APPROVAL:
         # Decided (approved, rejected, cancelled): the waiting reminder has nothing to remind.
-        jobs.reminders_cancel(order)
+        order_approval_reminders_cancel(order=order)
 
 
 def on_order_fulfilled(sender, order, **kwargs) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import F, IntegerField, Max, Prefetch, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
+from aktina.jobs import runs_tagged
 from aktina.jobs.models import JobRun
-from aktina.jobs.tagging import runs_tagged
 from orders.models import Allocation, Order, OrderItem, OrderStatusChange, Product, Stock, Warehouse
 
 
@@ -50,6 +50,19 @@ def order_job_runs(*, order: Order) -> list[JobRun]:
     first: a range of the tag index, whatever the ledger's size."""
     newest = runs_tagged(f"{Order._meta.model_name}:{order.pk}")[:ORDER_JOBS_LIMIT]
     return sorted(newest, key=lambda run: run.pk)
+
+
+def orders_short_of(*, product: Product, after_id: int = 0, limit: int) -> list[Order]:
+    """Orders waiting for stock of `product`, oldest first, after order `after_id`; lines
+    prefetched for planning."""
+    return list(
+        Order.objects.filter(
+            status=Order.Status.INVENTORY_SHORTAGE, items__product=product, pk__gt=after_id
+        )
+        .distinct()
+        .order_by("pk")
+        .prefetch_related("items")[:limit]
+    )
 
 
 def warehouse_list() -> QuerySet[Warehouse]:

@@ -18,7 +18,5 @@ order_fulfilment_requested = Signal()
 order_approval_reminder_due = Signal()
 # args: order
 order_fulfilled = Signal()
-# args: order
-order_shipped = Signal()
 # args: stock, quantity — units arrived; orders short of the product may now ship
 stock_received = Signal()

@@ -94,7 +94,3 @@ def roles_sync_after_migrate(sender, app_config=None, **kwargs) -> None:
     with_models = [a for a in apps.get_app_configs() if a.models_module is not None]
     if app_config is not None and app_config is with_models[-1]:
         roles_sync()
-
-
-def user_has_role(user, role: str) -> bool:
-    return bool(user and user.is_authenticated and user.groups.filter(name=role).exists())

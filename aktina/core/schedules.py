@@ -6,6 +6,8 @@ the ledger (timeout, retries, uniqueness, failure alerts).
 
 from __future__ import annotations
 
+from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
+
 PURGE_SCHEDULE = "idempotency-keys-purge"
 
 
@@ -16,20 +18,11 @@ def idempotency_purge_dispatch() -> int:
 
 
 def schedules_ensure() -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
+    schedule_ensure(
         name=PURGE_SCHEDULE,
-        defaults={
-            "func": "aktina.core.schedules.idempotency_purge_dispatch",
-            "schedule_type": Schedule.HOURLY,
-            "repeats": -1,
-        },
+        func="aktina.core.schedules.idempotency_purge_dispatch",
+        every="HOURLY",
     )
 
 
-def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    if "django_q_schedule" in connections[using].introspection.table_names():
-        schedules_ensure()
+schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)

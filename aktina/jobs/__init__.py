@@ -35,6 +35,9 @@ _LAZY = {
     "job_stats": "aktina.jobs.selectors",
     "queue_stats": "aktina.jobs.selectors",
     "queue_timeseries": "aktina.jobs.selectors",
+    "RunNotChangeable": "aktina.jobs.lifecycle",
+    "run_cancel": "aktina.jobs.lifecycle",
+    "run_release_unique_key": "aktina.jobs.lifecycle",
 }
 
 __all__ = [

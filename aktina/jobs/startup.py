@@ -6,6 +6,8 @@ import logging
 
 from django.conf import settings
 
+from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
+
 logger = logging.getLogger("aktina.jobs")
 
 SWEEP_SCHEDULE = "aktina-jobs-sweep"
@@ -26,21 +28,12 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
 
 def schedules_ensure() -> None:
     """Create or update the sweeper's django-q2 schedule; idempotent."""
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
+    schedule_ensure(
         name=SWEEP_SCHEDULE,
-        defaults={
-            "func": "aktina.jobs.sweeper.sweep",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": max(1, settings.JOBS_SWEEP_SECONDS // 60),
-            "repeats": -1,
-        },
+        func="aktina.jobs.sweeper.sweep",
+        every="MINUTES",
+        minutes=max(1, settings.JOBS_SWEEP_SECONDS // 60),
     )
 
 
-def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    if "django_q_schedule" in connections[using].introspection.table_names():
-        schedules_ensure()
+schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)

@@ -12,7 +12,10 @@ the signals of `orders.signals`, sent inside the transaction; the services never
 
 from orders.allocation import InsufficientStock
 from orders.services.approval import (
+    approval_reminder_key,
+    order_approval_decide,
     order_approval_remind,
+    order_approval_reminders_cancel,
     order_approve,
     order_reject,
     order_request_approval,
@@ -22,11 +25,13 @@ from orders.services.common import MAX_QUANTITY, InvalidTransition
 from orders.services.fulfilment import (
     order_complete,
     order_fulfil,
+    order_fulfilling_notify,
     order_fulfilment_retry,
     order_mark_fulfilment_failed,
     order_mark_inventory_shortage,
     order_ship,
     order_shipment_create,
+    orders_shortage_requeue,
 )
 from orders.services.placement import (
     PRIVILEGED_FIELDS,
@@ -41,12 +46,16 @@ __all__ = [
     "PRIVILEGED_FIELDS",
     "InsufficientStock",
     "InvalidTransition",
+    "approval_reminder_key",
+    "order_approval_decide",
     "order_approval_remind",
+    "order_approval_reminders_cancel",
     "order_approve",
     "order_cancel",
     "order_complete",
     "order_create",
     "order_fulfil",
+    "order_fulfilling_notify",
     "order_fulfilment_retry",
     "order_mark_fulfilment_failed",
     "order_mark_inventory_shortage",
@@ -56,6 +65,7 @@ __all__ = [
     "order_request_approval",
     "order_ship",
     "order_shipment_create",
+    "orders_shortage_requeue",
     "stock_adjust",
     "stock_receive",
 ]

@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from aktina.core import roles
+from aktina.jobs import RunNotChangeable, run_cancel
+from aktina.jobs.models import JobRun
 from aktina.notifications.services import notification_send, notification_send_to_role
 from orders import signals
 from orders.models import Order
-from orders.services.common import InvalidTransition, S, order_lock, order_status_set
+from orders.services.common import (
+    InvalidTransition,
+    S,
+    order_admin_url,
+    order_lock,
+    order_status_set,
+)
 
 MAX_REMINDERS = 3
+
+
+def approval_reminder_key(order: Order) -> str:
+    """The unique key of the order's waiting reminder run (`ProcessOrderReminderJob`)."""
+    return f"order-approval-reminder-{order.pk}"
+
+
+def order_approval_reminders_cancel(*, order: Order) -> int:
+    """Cancel the order's waiting reminder (the approval was decided); returns how many."""
+    cancelled = 0
+    waiting = JobRun.objects.filter(
+        unique_key=approval_reminder_key(order), unique_active=True, status=JobRun.Status.QUEUED
+    )
+    for run in waiting:
+        try:
+            run_cancel(run=run)
+        except RunNotChangeable:
+            continue  # it started meanwhile: it finds the order decided and does nothing
+        cancelled += 1
+    return cancelled
 
 
 @transaction.atomic
@@ -64,6 +93,18 @@ def order_reject(*, order: Order, reason: str, rejected_by=None) -> Order:
     return order
 
 
+def order_approval_decide(*, order: Order) -> Order:
+    """A new order (as just fetched): approved automatically when staff pre-approved it or its
+    total is under ORDER_AUTO_APPROVE_LIMIT, else managers are asked. Decided orders are left
+    alone (a re-run, a manager, or a cancellation got there first); the service called locks
+    the row and checks the status again."""
+    if order.status != S.PENDING:
+        return order
+    if order.auto_approve or order.total_amount < settings.ORDER_AUTO_APPROVE_LIMIT:
+        return order_approve(order=order, approved_by=None)
+    return order_request_approval(order=order)
+
+
 @transaction.atomic
 def order_request_approval(*, order: Order) -> Order:
     """pending -> awaiting_approval: managers are asked, and reminded later if it still waits."""
@@ -73,12 +114,20 @@ def order_request_approval(*, order: Order) -> Order:
     if order.status != S.PENDING:
         raise InvalidTransition(order, to=S.AWAITING_APPROVAL)
     order.approval_requested_at = timezone.now()
-    order_status_set(order, S.AWAITING_APPROVAL, fields=("approval_requested_at",))
+    limit = settings.ORDER_AUTO_APPROVE_LIMIT
+    why = (
+        f"total {order.total_amount} is not under the automatic approval limit of {limit}"
+        if order.total_amount >= limit
+        else "approval requested"
+    )
+    order_status_set(
+        order, S.AWAITING_APPROVAL, note=f"{why}; managers asked", fields=("approval_requested_at",)
+    )
     notification_send_to_role(
         role=roles.MANAGER,
         kind="order_approval_requested",
         subject=f"Order {order.reference} ({order.total_amount}) needs approval",
-        body=f"Approve or reject it: /admin/orders/order/{order.pk}/change/",
+        body=f"Approve or reject it: {order_admin_url(order)}",
         order=order,
         dedupe_key=f"order-{order.pk}-approval-requested",
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.urls import reverse
+
 from orders import signals
 from orders.models import Order, OrderStatusChange
 
@@ -18,6 +21,11 @@ class InvalidTransition(Exception):
         self.order, self.to, self.current = order, to, order.status
         text = detail or f"Order {order.reference} is {order.status}; it cannot become {to}."
         super().__init__(text)
+
+
+def order_admin_url(order: Order) -> str:
+    """The absolute address of the order's admin page, for e-mails to staff."""
+    return settings.SITE_URL + reverse("admin:orders_order_change", args=[order.pk])
 
 
 def order_lock(order: Order) -> Order:

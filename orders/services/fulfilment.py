@@ -8,10 +8,17 @@ from django.utils import timezone
 from aktina.core import roles
 from aktina.notifications.services import notification_send, notification_send_to_role
 from orders import signals
-from orders.allocation import allocate_order, allocations_ship
+from orders.allocation import allocate_order, allocations_ship, orders_satisfiable
 from orders.carriers import carrier_client, shipment_idempotency_key
-from orders.models import Order
-from orders.services.common import InvalidTransition, S, order_lock, order_status_set
+from orders.models import Order, Product
+from orders.selectors import orders_short_of
+from orders.services.common import (
+    InvalidTransition,
+    S,
+    order_admin_url,
+    order_lock,
+    order_status_set,
+)
 
 
 @transaction.atomic
@@ -40,6 +47,33 @@ def order_fulfil(*, order: Order) -> Order:
     return order
 
 
+def order_fulfilling_notify(*, order: Order) -> None:
+    """Tell the customer their order is being packed (once), unless it moved on otherwise."""
+    if order.status not in {S.FULFILLING, S.SHIPPED}:
+        return
+    warehouse = order.warehouse.name if order.warehouse_id else "our warehouse"
+    notification_send(
+        recipient=order.customer,
+        kind="order_fulfilling",
+        subject=f"Order {order.reference} is being prepared",
+        body=f"Your order is being packed at {warehouse}; we will send the tracking number "
+        "when it ships.",
+        order=order,
+        dedupe_key=f"order-{order.pk}-fulfilling",
+    )
+
+
+def _waiting_for_stock_notice(order: Order) -> str:
+    """What the customer can expect and do: no warehouse figures, a next step."""
+    skus = ", ".join(sorted({item.product.sku for item in order.items.select_related("product")}))
+    return (
+        f"Not every item of your order ({skus}) is in stock in one warehouse right now. "
+        "We ship the whole order as soon as the stock arrives, with no action needed from you, "
+        "and e-mail you the tracking number then. If you would rather not wait, you can cancel "
+        "the order at no cost until it ships."
+    )
+
+
 @transaction.atomic
 def order_mark_inventory_shortage(*, order: Order, reason: str, notice_key: str = "") -> Order:
     """approved -> inventory_shortage; the customer and inventory managers are told."""
@@ -55,7 +89,7 @@ def order_mark_inventory_shortage(*, order: Order, reason: str, notice_key: str 
         recipient=order.customer,
         kind="order_waiting_for_stock",
         subject=f"Order {order.reference} is waiting for stock",
-        body=f"We will ship it as soon as the stock arrives ({reason}).",
+        body=_waiting_for_stock_notice(order),
         order=order,
         dedupe_key=f"order-{order.pk}-waiting-{episode}",
     )
@@ -84,7 +118,7 @@ def order_mark_fulfilment_failed(*, order: Order, reason: str) -> Order:
         role=roles.OPERATIONS,
         kind="fulfillment_failed",
         subject=f"Fulfilment of order {order.reference} failed",
-        body=f"{reason}\n\nRetry it from the admin: /admin/orders/order/{order.pk}/change/",
+        body=f"{reason}\n\nRetry it from the admin: {order_admin_url(order)}",
         order=order,
         dedupe_key=f"order-{order.pk}-fulfilment-failed-{timezone.now().timestamp():.0f}",
     )
@@ -104,6 +138,16 @@ def order_fulfilment_retry(*, order: Order, actor=None) -> Order:
     order_status_set(order, S.APPROVED, actor=actor, note="fulfilment retried")
     signals.order_fulfilment_requested.send(sender=Order, order=order)
     return order
+
+
+def orders_shortage_requeue(*, product: Product, after_id: int = 0, limit: int) -> int | None:
+    """Re-queue the orders short of `product` that the stock can now satisfy, oldest first, up
+    to `limit` orders after order `after_id`; returns the last order looked at when `limit`
+    were (more may follow), else None. Each re-queue is its own `order_fulfilment_retry`."""
+    orders = orders_short_of(product=product, after_id=after_id, limit=limit)
+    for order in orders_satisfiable(orders):
+        order_fulfilment_retry(order=order)
+    return orders[-1].pk if len(orders) == limit else None
 
 
 def order_shipment_create(*, order: Order) -> Order:
@@ -162,7 +206,6 @@ def order_ship(*, order: Order) -> Order:
         order=order,
         dedupe_key=f"order-{order.pk}-shipped",
     )
-    signals.order_shipped.send(sender=Order, order=order)
     return order
 
 

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from aktina.core import roles
-from analytics.services import DASHBOARD_CACHE_KEY
+from analytics.selectors import DASHBOARD_CACHE_KEY
 from orders.models import Order
 from tests.analytics.helpers import job_run, order_with_lines
 from tests.factories import ProductFactory, UserFactory

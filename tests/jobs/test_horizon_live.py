@@ -17,7 +17,6 @@ SWEEP = 1
 FAST = {
     "JOBS_SWEEP_SECONDS": str(SWEEP),
     "JOBS_LEASE_GRACE_SECONDS": "4",
-    "JOBS_RESEND_AFTER_SECONDS": "1",
     "Q_WORKERS": "2",
 }
 
@@ -33,8 +32,9 @@ def test_a_paused_queue_starts_nothing_on_a_live_cluster_until_resumed(live_clus
     wait_until(lambda: succeeded(warm), timeout=60, message="the cluster to start working")
 
     queue_pause(queue="default")  # this process, not the cluster's: only the row tells it
-    time.sleep(SWEEP + 0.5)  # the bound under test: every host sees the pause within a sweep
-    held = [MarkJob.dispatch(str(tmp_path), f"held{i}") for i in range(3)]
+    # The bound under test: every host sees the pause within a sweep. The held runs fall due
+    # just after it, so the ledger itself holds them until every host must have seen it.
+    held = [MarkJob(str(tmp_path), f"held{i}").delay(SWEEP + 0.5).dispatch() for i in range(3)]
     control = MarkJob(str(tmp_path), "control").on_queue("analytics").dispatch()
     wait_until(lambda: succeeded(control), timeout=60, message="another queue's run")
     # Long enough for the sweeper to re-deliver the held runs several times (resend after 1 s).

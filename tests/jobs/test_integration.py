@@ -4,6 +4,7 @@ import itertools
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -41,6 +42,19 @@ def job_runs():
 
 def all_ended() -> bool:
     return not JobRun.objects.filter(status__in=JobRun.ACTIVE).exists()
+
+
+def all_asleep(pids) -> bool:
+    """Every process is blocked (state S in /proc): an idle worker waits in task_queue.get(),
+    the monitor in result_queue.get(); a process still starting up is running or in I/O."""
+
+    def state(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return "gone"
+
+    return bool(pids) and all(state(pid) == "S" for pid in pids)
 
 
 def test_two_clusters_drain_200_jobs_exactly_once_each(live_cluster, tmp_path):
@@ -82,7 +96,7 @@ def test_cluster_whose_idle_children_were_all_killed_keeps_working(live_cluster,
     (seen in the chaos run). Our sentinel resets the pool instead."""
     cluster = live_cluster(**FAST)
     wait_until(lambda: len(cluster.worker_pids()) >= 4, timeout=30, message="workers to spawn")
-    time.sleep(1)  # let the workers reach task_queue.get()
+    wait_until(lambda: all_asleep(cluster.worker_pids()), timeout=30, message="idle workers")
     killed = cluster.worker_pids()
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
@@ -103,7 +117,10 @@ def test_poison_pill_fails_after_tries_and_is_not_redelivered_forever(live_clust
     assert (run.status, run.attempts) == (Status.FAILED, 2)
     assert len(marks_of(tmp_path, "poison")) == 2
     assert len(marks_of(tmp_path, "poison-failed")) == 1
-    time.sleep(3)
+    # The cluster keeps serving the queue: a run dispatched after the failure ends, and the
+    # poison run was not started again meanwhile.
+    witness = MarkJob.dispatch(str(tmp_path), "witness")
+    wait_until(lambda: ended(witness), timeout=60, message="a run after the failure")
     assert len(marks_of(tmp_path, "poison")) == 2
 
 

@@ -97,3 +97,18 @@ def test_a_request_that_notifies_sends_no_mail(
     assert response.status_code == 200
     assert mail.outbox == []  # the customer's e-mail waits in the ledger
     assert JobRun.objects.filter(job_name=EMAIL_JOB, status=JobRun.Status.QUEUED).exists()
+
+
+def test_the_job_failed_alert_links_to_the_run_in_the_admin_absolutely(make_user, settings):
+    settings.SITE_URL = "https://scm.example.com"
+    operator = make_user(roles.OPERATIONS, username="olga")
+    run = JobRun.objects.create(
+        job_name="x.Y",
+        queue="default",
+        created_at="2026-01-01T00:00Z",
+        available_at="2026-01-01T00:00Z",
+        status=JobRun.Status.FAILED,
+    )
+    job_failed.send(sender=JobRun, run=run, exception_text="boom")
+    body = operator.notifications.get(kind="job_failed").body
+    assert f"https://scm.example.com/admin/jobs/jobrun/{run.pk}/change/" in body

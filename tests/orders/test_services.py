@@ -318,3 +318,22 @@ def test_the_customer_is_told_the_order_waits_for_stock(customer, stock, run_job
     note = customer.notifications.get(kind="order_waiting_for_stock")
     assert order.reference in note.subject
     assert "SKU-A" in note.body
+
+
+def test_shortage_requeue_counts_what_each_order_takes_before_the_next(customer, stock):
+    from orders.services import orders_shortage_requeue
+
+    orders = [
+        order_create(customer=customer, items=[{"sku": "SKU-A", "quantity": 40}]) for _ in range(3)
+    ]
+    # All three waited for stock (their fulfilment runs ended); 85 units: room for two.
+    Order.objects.update(status=S.INVENTORY_SHORTAGE)
+    JobRun.objects.all().delete()
+    Stock.objects.filter(pk=stock.pk).update(quantity=85)
+
+    last = orders_shortage_requeue(product=stock.product, limit=10)
+
+    assert last is None  # fewer than `limit`: nothing left to look at
+    statuses = [Order.objects.get(pk=o.pk).status for o in orders]
+    assert statuses == [S.APPROVED, S.APPROVED, S.INVENTORY_SHORTAGE]
+    assert orders_shortage_requeue(product=stock.product, limit=1) == orders[2].pk

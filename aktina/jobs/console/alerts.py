@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
 from aktina.jobs.console.models import QueueWaitIncident
 from aktina.jobs.selectors import queue_stats
 
@@ -82,19 +83,12 @@ def schedules_ensure() -> None:
     from django_q.models import Schedule
 
     Schedule.objects.filter(name__in=FORMER_SCHEDULES).delete()
-    Schedule.objects.update_or_create(
+    schedule_ensure(
         name=QUEUE_ALERT_SCHEDULE,
-        defaults={
-            "func": "aktina.jobs.console.alerts.queue_wait_alerts_run",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
+        func="aktina.jobs.console.alerts.queue_wait_alerts_run",
+        every="MINUTES",
+        minutes=1,
     )
 
 
-def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    if "django_q_schedule" in connections[using].introspection.table_names():
-        schedules_ensure()
+schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)
