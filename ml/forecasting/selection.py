@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +75,10 @@ class ProductForecast:
     holdout_naive_wape: float | None
     holdout_naive_mase: float | None
     holdout_coverage: float | None
+    # The chosen model's absolute errors on the backtest windows (origins, horizon), kept only
+    # when asked (``forecast_panel(keep_backtest_errors=True)``): the evaluation pools them
+    # across series to calibrate intervals. None when not kept or not backtested.
+    backtest_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def holdout_ratio(self) -> float | None:
@@ -109,6 +113,7 @@ def forecast_panel(
     progress: ProgressCallback | None,
     candidates: Sequence[str] = CANDIDATES,
     extra_models: dict[str, ModelFunction] | None = None,
+    keep_backtest_errors: bool = False,
 ) -> list[ProductForecast]:
     season = SEASON_LENGTHS[freq]
     length = panel.length
@@ -142,7 +147,10 @@ def forecast_panel(
     # (products, models, origins, horizon); the last origin is the real forecast.
     predictions = np.stack([computed[name] for name in names], axis=1)
     allowed = np.array([name in candidates for name in names])
-    forecasts = _assemble(panel, freq, horizon, origins, backtested, predictions, names, allowed)
+    forecasts = _assemble(
+        panel, freq, horizon, origins, backtested, predictions, names, allowed,
+        keep_backtest_errors,
+    )  # fmt: skip
     tracker.step()
     return forecasts
 
@@ -172,6 +180,7 @@ def _assemble(
     predictions: np.ndarray,
     names: list[str],
     allowed: np.ndarray,
+    keep_backtest_errors: bool = False,
 ) -> list[ProductForecast]:
     n, k = len(panel.skus), len(origins)
     rows = np.arange(n)
@@ -181,11 +190,14 @@ def _assemble(
     holdout: dict[str, np.ndarray] = {}
     scale = np.ones(n)
     q = np.zeros(horizon)
+    kept: list[np.ndarray | None] = [None] * n
     if backtested.any():
         actual = np.stack([panel.values[:, o : o + horizon] for o in origins], axis=1)
         errors = np.abs(predictions[:, :, :k] - actual[:, None])
         chosen = np.where(backtested, choose(errors, allowed), default)
         scale, q = conformal_calibration(errors[rows, chosen])
+        if keep_backtest_errors:
+            kept = [errors[i, chosen[i]] if backtested[i] else None for i in range(n)]
         holdout = _holdout(panel, origins, errors, allowed, actual, season)
     points = predictions[rows, chosen, -1]
     lower, upper = _intervals(panel, points, scale, q, backtested, season)
@@ -200,6 +212,7 @@ def _assemble(
             lower=lower[i].tolist(),
             upper=upper[i].tolist(),
             **_holdout_fields(holdout, i, bool(backtested[i])),
+            backtest_errors=kept[i],
         )
         for i in range(n)
     ]

@@ -315,3 +315,74 @@ def test_real_monthly_orders_beat_seasonal_naive_over_many_origins():
 
     assert row["origins"] == 8
     assert row["ratio"] < 0.9
+
+
+# --- each series on its own span (issue 20) -------------------------------------------------
+
+
+# Gradient boosting costs most of an evaluation of a single series; these tests are about
+# what is scored, not about which model wins.
+FAST = ("seasonal_naive", "exp_smoothing", "theta", "ensemble")
+
+
+def _monthly_lines(values: np.ndarray, sku: str, start: str) -> pd.DataFrame:
+    dates = pd.date_range(start, periods=len(values), freq="MS")
+    return pd.DataFrame({"date": dates, "sku": sku, "quantity": values})
+
+
+def _seasonal(months: int, seed: int, level: float = 100.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(months)
+    return level + 0.5 * t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 4, months)
+
+
+def test_series_with_different_end_dates_are_each_scored_on_their_own_span():
+    """A series ending in 1995 beside one ending in 2015: the early one must not be
+    stretched to 2015 with zeros (that scored it mae 0, naive 0, ratio 1, coverage 1)."""
+    early = _monthly_lines(_seasonal(120, seed=1), "early", "1986-01-01")
+    late = _monthly_lines(_seasonal(120, seed=2, level=300), "late", "2006-01-01")
+
+    lines = pd.concat([early, late])
+    rows = {r["sku"]: r for r in evaluate_series(lines, "M", horizon=6, candidates=FAST)}
+
+    row = rows["early"]
+    assert row["naive_mae"] > 1.0
+    assert 0.1 < row["mae"] < 4 * 4.0  # about the noise level (sd 4) of its own windows
+    assert row["coverage"] < 1.0 or row["ratio"] != 1.0
+    assert row["origins"] == 12
+    assert (row.get("periods"), row.get("last")) == (120, "1995-12-01")
+    assert row.get("unscored") is None
+
+
+def test_a_constant_tail_is_unscored_with_its_reason_and_left_out_of_the_summary():
+    moving = _seasonal(120, seed=3)
+    tail = np.concatenate([_seasonal(60, seed=4), np.full(60, 7.0)])
+    lines = pd.concat(
+        [_monthly_lines(moving, "moving", "2010-01-01"), _monthly_lines(tail, "tail", "2010-01-01")]
+    )
+
+    rows = evaluate_series(lines, "M", horizon=6, max_origins=6, candidates=FAST)
+    rows = {r["sku"]: r for r in rows}
+    summary = summarize(list(rows.values()))
+
+    assert rows["tail"]["ratio"] is None
+    assert rows["tail"]["coverage"] is None
+    assert summary["scored"] == 1
+    assert summary["coverage"] == pytest.approx(rows["moving"]["coverage"])
+    assert "constant" in rows["tail"]["unscored"]
+    assert summary["unscored"] == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [(np.array([5.0]), "too short: 1 period"), (np.zeros(120), "all zero"),
+     (np.full(120, 3.0), "constant")],
+)  # fmt: skip
+def test_unscoreable_series_say_why(values, reason):
+    lines = _monthly_lines(values, "x", "2010-01-01")
+
+    rows = evaluate_series(lines, "M", horizon=6, candidates=FAST)
+
+    assert rows[0]["ratio"] is None
+    assert rows[0]["unscored"].startswith(reason)
+    assert summarize(rows)["unscored"] == 1
