@@ -157,8 +157,7 @@ def _fates(placed: list[dt.datetime], shortage: set[int], now: dt.datetime, rng)
         completed = shipped + dt.timedelta(hours=float(delivery[k]))
         if k in shortage:
             fates.append(
-                blank
-                | {"status": Order.Status.INVENTORY_SHORTAGE, "failure_reason": SHORTAGE_NOTE}
+                blank | {"status": Order.Status.INVENTORY_SHORTAGE, "failure_reason": SHORTAGE_NOTE}
             )
         elif now - created < dt.timedelta(days=IN_FLIGHT_DAYS) and shipped > now:
             edges = np.cumsum(list(IN_FLIGHT.values()))
@@ -169,7 +168,11 @@ def _fates(placed: list[dt.datetime], shortage: set[int], now: dt.datetime, rng)
         else:
             fates.append(
                 blank
-                | {"status": Order.Status.COMPLETED, "shipped_at": shipped, "completed_at": completed}
+                | {
+                    "status": Order.Status.COMPLETED,
+                    "shipped_at": shipped,
+                    "completed_at": completed,
+                }
             )
     return fates
 
