@@ -11,11 +11,12 @@ each origin ``j >= 1`` using only the windows before it, and the model it picks 
 window ``j``, which that choice never saw. ``holdout_*`` are those scores over windows
 ``1..K-1`` (seasonal naive scored on the same windows), and they can be worse than naive.
 
-Intervals are split conformal per horizon step: the absolute errors of the chosen model on
-the backtest windows, divided by that product's mean absolute error there (so products of
-any size pool), give one calibration set per step across all products and origins; the
-bound is the point forecast plus or minus the conformal quantile of that set times the
-product's scale. ``holdout_coverage`` replays this too: window ``j`` is covered by the
+Intervals are split conformal: the absolute errors of the chosen model on the backtest
+windows, divided by that product's mean absolute error there (so products of any size pool)
+and by the step's share of the error growth (so steps pool), give one calibration set
+across all products, origins and steps; the bound is the point forecast plus or minus the
+conformal quantile of that set times the product's scale and the step's shape (see
+``conformal_calibration``). ``holdout_coverage`` replays this too: window ``j`` is covered by the
 interval calibrated on windows before ``j`` only.
 """
 
@@ -270,25 +271,42 @@ def number(value: float) -> float | None:
 
 
 def conformal_calibration(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scale per product, quantile per step) from absolute errors (products, origins, horizon).
+    """(scale per product, half-width multiplier per step) from absolute errors (products,
+    origins, horizon).
 
     The score of an error is the error over its product's mean absolute error on the same
-    windows; each step's quantile is the ceil((m + 1) * level) / m empirical quantile of its
-    m scores (the split-conformal rule), or the largest score when m is too small for it.
+    windows and over its step's shape (the mean score at that step over the mean score at
+    all steps, made non-decreasing: errors grow with the step). All scores of all steps
+    then form one calibration set, and the multiplier of step h is its shape times the
+    ceil((m + 1) * level) / m empirical quantile of the m scores (the split-conformal rule).
+
+    One quantile per step (the earlier rule) had one score per product and origin: 3 series
+    with 4 backtest windows give 12, whose conformal quantile is the 11th largest, and the
+    intervals covered 89-94 % on real monthly series instead of 80 %. Pooling the steps
+    gives ``horizon`` times as many scores; the shape keeps the widening with the step.
     """
     n, _, horizon = errors.shape
     scale = np.nanmean(errors.reshape(n, -1), axis=1) if errors.size else np.zeros(n)
     scale = np.nan_to_num(scale)
     usable = scale > 0
     q = np.zeros(horizon)
-    if usable.any():
-        scores = errors[usable] / scale[usable, None, None]
-        for h in range(horizon):
-            step = scores[:, :, h].ravel()
-            step = step[np.isfinite(step)]
-            if step.size:
-                level = min(1.0, math.ceil((step.size + 1) * INTERVAL_LEVEL) / step.size)
-                q[h] = np.quantile(step, level, method="higher")
+    if not usable.any():
+        return scale, q
+    scores = errors[usable] / scale[usable, None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_step = np.nanmean(scores.reshape(-1, horizon), axis=0)
+    per_step = np.nan_to_num(per_step)
+    if not np.any(per_step > 0):
+        return scale, q
+    shape = np.maximum.accumulate(np.where(per_step > 0, per_step, np.nan))
+    shape = np.nan_to_num(shape / np.nanmean(per_step), nan=1.0)
+    shape = np.where(shape > 0, shape, 1.0)
+    pooled = (scores / shape[None, None, :]).ravel()
+    pooled = pooled[np.isfinite(pooled)]
+    if pooled.size:
+        level = min(1.0, math.ceil((pooled.size + 1) * INTERVAL_LEVEL) / pooled.size)
+        q = shape * np.quantile(pooled, level, method="higher")
     return scale, q
 
 
