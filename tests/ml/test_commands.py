@@ -120,7 +120,10 @@ def test_evaluate_forecasts_prints_a_table_with_unscored_series_and_a_summary(tm
     path = tmp_path / "two.csv"
     path.write_text("\n".join(rows) + "\n")
 
-    out, _ = run("evaluate_forecasts", "--csv", str(path), "--freq", "M", "--horizon", "6")
+    out, _ = run(
+        "evaluate_forecasts", "--csv", str(path), "--freq", "M", "--horizon", "6",
+        "--models", "seasonal_naive,exp_smoothing,theta,ensemble",
+    )  # fmt: skip
 
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["series", "span", "origins", "ratio"]
@@ -177,3 +180,4 @@ def test_the_command_default_origins_match_the_evaluation():
     from ml.management.commands import evaluate_forecasts
 
     assert evaluate_forecasts.MAX_EVALUATION_ORIGINS == evaluation.MAX_EVALUATION_ORIGINS
+    assert evaluate_forecasts.MODELS == evaluation.CANDIDATES

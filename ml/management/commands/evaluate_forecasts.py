@@ -22,6 +22,8 @@ from aktina.core.commands import OneLineErrorsCommand
 from ml.models import MAX_HORIZON
 
 COLUMNS = ("date", "sku", "quantity")
+# ml.forecasting.selection.CANDIDATES, kept here for parsing (a test holds them equal).
+MODELS = ("seasonal_naive", "exp_smoothing", "theta", "ensemble", "gradient_boosting")
 # Kept here, not imported, so parsing needs nothing heavy (ml.forecasting.evaluation has
 # the same default; a test holds them equal).
 MAX_EVALUATION_ORIGINS = 12
@@ -35,6 +37,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def model_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODELS)}"
+        )
+    return names
 
 
 def horizon_int(text: str) -> int:
@@ -75,6 +87,14 @@ class Command(OneLineErrorsCommand):
         )
         parser.add_argument("--format", choices=["table", "jsonl"], default="table")
         parser.add_argument(
+            "--models",
+            type=model_list,
+            default=MODELS,
+            help="Comma-separated candidates the forecaster chooses from (default: all, "
+            f"{','.join(MODELS)}). gradient_boosting is most of the CPU time of a series "
+            "evaluated on its own.",
+        )
+        parser.add_argument(
             "--workers",
             type=positive_int,
             help="Processes evaluating series in parallel (default: one per core, at most 2).",
@@ -82,7 +102,7 @@ class Command(OneLineErrorsCommand):
 
     def handle(
         self, *args, csv: str, freq="W", horizon=8, origins=MAX_EVALUATION_ORIGINS, step=None,
-        format="table", workers=None, **options,
+        format="table", workers=None, models=MODELS, **options,
     ):  # fmt: skip
         from ml.forecasting import evaluate_series, summarize
         from ml.forecasting.evaluation import default_workers
@@ -92,12 +112,14 @@ class Command(OneLineErrorsCommand):
         try:
             rows = evaluate_series(
                 frame, freq, horizon, max_origins=origins, step=step, progress=bar,
-                workers=workers or default_workers(),
+                workers=workers or default_workers(), candidates=models,
             )  # fmt: skip
         finally:
             if bar is not None:
                 bar.close()
-        summary = summarize(rows) | {"freq": freq, "horizon": horizon, "step": step or horizon}
+        summary = summarize(rows) | {
+            "freq": freq, "horizon": horizon, "step": step or horizon, "models": list(models),
+        }  # fmt: skip
         if summary["scored"] == 0:
             reasons = "; ".join(f"{r['sku']}: {r['unscored']}" for r in rows[:3])
             more = f" (and {len(rows) - 3} more)" if len(rows) > 3 else ""
@@ -206,7 +228,8 @@ def table(rows: list[dict], summary: dict, sources: dict[str, str]) -> list[str]
     lines += [
         "",
         f"{s['series']} series, scored {s['scored']}, unscored: {s['unscored']} "
-        f"(freq {s['freq']}, horizon {s['horizon']}, origins {s['step']} apart)",
+        f"(freq {s['freq']}, horizon {s['horizon']}, origins {s['step']} apart, models "
+        f"{', '.join(SHORT_MODELS.get(m, m) for m in s['models'])})",
         f"geometric-mean MAE ratio to seasonal naive: {_ratio(s['geometric_mean_ratio'])} "
         f"(p10-p90 across series {_ratio(s['ratio_p10'])}-{_ratio(s['ratio_p90'])}, worst "
         f"{_ratio(s['worst_ratio'])})",
