@@ -11,9 +11,10 @@ each origin ``j >= 1`` using only the windows before it, and the model it picks 
 window ``j``, which that choice never saw. ``holdout_*`` are those scores over windows
 ``1..K-1`` (seasonal naive scored on the same windows), and they can be worse than naive.
 
-Intervals are split conformal: the absolute errors of the chosen model on the backtest
-windows, divided by that product's mean absolute error there (so products of any size pool)
-and by the step's share of the error growth (so steps pool), give one calibration set
+Intervals are split conformal: the absolute errors on the backtest windows of the model the
+rule picks from the windows before each (``held_out_errors``), divided by that product's
+mean absolute error there (so products of any size pool) and by the step's share of the
+error growth (so steps pool), give one calibration set
 across all products, origins and steps; the bound is the point forecast plus or minus the
 conformal quantile of that set times the product's scale and the step's shape (see
 ``conformal_calibration``). ``holdout_coverage`` replays this too: window ``j`` is covered by the
@@ -196,9 +197,10 @@ def _assemble(
         actual = np.stack([panel.values[:, o : o + horizon] for o in origins], axis=1)
         errors = np.abs(predictions[:, :, :k] - actual[:, None])
         chosen = np.where(backtested, choose(errors, allowed), default)
-        scale, q = conformal_calibration(errors[rows, chosen])
+        calibration = held_out_errors(errors, allowed)
+        scale, q = conformal_calibration(calibration)
         if keep_backtest_errors:
-            kept = [errors[i, chosen[i]] if backtested[i] else None for i in range(n)]
+            kept = [calibration[i] if backtested[i] else None for i in range(n)]
         holdout = _holdout(panel, origins, errors, allowed, actual, season)
     points = predictions[rows, chosen, -1]
     lower, upper = _intervals(panel, points, scale, q, backtested, season)
@@ -219,6 +221,20 @@ def _assemble(
     ]
 
 
+def held_out_errors(errors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Absolute errors (products, K - 1, horizon) of the model the choice rule picks from
+    windows before j, on window j, for j >= 1: what the rule's forecasts err by on windows
+    it did not choose on. Intervals are calibrated on these. The chosen model's errors on
+    the windows it was chosen on are smaller than its errors to come (it won there partly
+    by luck), and intervals calibrated on them covered 74 % of held-out points on the real
+    monthly fixture."""
+    rows = np.arange(errors.shape[0])
+    windows = [
+        errors[rows, choose(errors[:, :, :j], allowed), j] for j in range(1, errors.shape[2])
+    ]
+    return np.stack(windows, axis=1)
+
+
 def _holdout(
     panel: Panel,
     origins: np.ndarray,
@@ -232,9 +248,13 @@ def _holdout(
     n, k = errors.shape[0], errors.shape[2]
     rows = np.arange(n)
     model_errors, naive_errors, covered = [], [], []
+    held_out = held_out_errors(errors, allowed)
     for j in range(1, k):
         picked = choose(errors[:, :, :j], allowed)
-        scale, q = conformal_calibration(errors[rows, picked, :j])
+        # Calibrated as the final forecast is, on held-out errors of windows before j; the
+        # first window has none, so it uses the chosen model's own.
+        before = held_out[:, : j - 1] if j > 1 else errors[rows, picked, :1]
+        scale, q = conformal_calibration(before)
         window = errors[rows, picked, j]
         model_errors.append(window)
         naive_errors.append(errors[:, 0, j])
