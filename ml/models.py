@@ -13,6 +13,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# The longest forecast horizon a refresh or an evaluation accepts, in periods.
+MAX_HORIZON = 366
+
 
 class PredictionRun(models.Model):
     class Status(models.TextChoices):

@@ -8,6 +8,8 @@ commits. Per-customer membership is a plain indexed, paginated query (too big to
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from django.core.cache import cache
 from django.db.models import QuerySet
@@ -139,7 +141,7 @@ def sales_forecasts_build() -> dict:
                 "freq": f.freq,
                 "horizon": f.horizon,
                 "model": f.model,
-                "points": f.points,
+                "points": [_in_units(p) for p in f.points],
                 "holdout_mae": f.holdout_mae,
                 "holdout_wape": f.holdout_wape,
                 "holdout_mase": f.holdout_mase,
@@ -151,6 +153,17 @@ def sales_forecasts_build() -> dict:
             }
             for f in rows
         ],
+    }
+
+
+def _in_units(point: dict) -> dict:
+    """A forecast point in whole units, as the API and the dashboard show it: the value
+    rounded, the 80 % interval widened to whole units (floor, ceiling) so it still holds
+    what the model's interval held."""
+    return point | {
+        "value": round(point["value"]),
+        "lower": math.floor(point["lower"]),
+        "upper": math.ceil(point["upper"]),
     }
 
 

@@ -26,7 +26,13 @@ from django.utils import timezone
 from ml.features import PANDAS_FREQ, demand_series, period_start, rfm_table
 from ml.forecasting import ProductForecast as Forecast
 from ml.forecasting import forecast_products, summarize
-from ml.models import CustomerSegment, PredictionRun, ProductForecast, SegmentProfile
+from ml.models import (
+    MAX_HORIZON,
+    CustomerSegment,
+    PredictionRun,
+    ProductForecast,
+    SegmentProfile,
+)
 from ml.segmentation import SegmentationResult, segment_customers
 from ml.selectors import FORECASTS_CACHE_KEY, SEGMENTS_CACHE_KEY, order_lines_frame
 
@@ -34,7 +40,6 @@ logger = logging.getLogger("ml")
 
 CACHE_KEYS = (SEGMENTS_CACHE_KEY, FORECASTS_CACHE_KEY)
 KINDS = (PredictionRun.Only.SEGMENTS, PredictionRun.Only.FORECASTS)
-MAX_HORIZON = 366
 # A run still "running" after this long belonged to a process that died (killed, timed out:
 # the job's timeout is 10 minutes); the next refresh marks it failed.
 ABANDONED_AFTER = dt.timedelta(hours=1)

@@ -3,6 +3,13 @@
 History is drawn with numpy in one go and written with bulk inserts: weekly and yearly
 seasonality, a gentle trend, and customers whose order frequency and basket size differ by
 orders of magnitude (lognormal), so analytics and ML have something real-looking to chew on.
+
+Lead times (placed to shipped) are lognormal, a median of about a day with a tail of several
+(p50 and p95 differ as they do in a warehouse), delivery follows one to four days later.
+Orders of the last few days are still on their way (pending, approved, fulfilling,
+shipped), and a few recent ones wait for stock in ``inventory_shortage``: about
+``SHORTAGE_SHARE`` of the orders of the dashboard's 90-day window, so its shortage tile
+and its funnel show the same orders.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ USERS = [
     ("customer", roles.CUSTOMER, False, False),
 ]
 SEED_KEY = "seed:{seed}:{i}"
+# Placed to shipped, hours: lognormal with this median and log-sd (p95 about 2.7 x median).
+LEAD_MEDIAN_HOURS = 22.0
+LEAD_SIGMA = 0.6
+# Orders younger than this are still in flight, in these shares (the rest shipped).
+IN_FLIGHT_DAYS = 3
+IN_FLIGHT = {"pending": 0.15, "approved": 0.15, "fulfilling": 0.3}
+# Of the orders placed in the last 90 days, this share waits for stock (the most recent
+# ones of the last SHORTAGE_DAYS days).
+SHORTAGE_SHARE = 0.02
+SHORTAGE_DAYS = 14
+SHORTAGE_NOTE = "Not enough stock in any warehouse for every line; waiting for a delivery."
 
 
 @transaction.atomic
@@ -103,6 +121,7 @@ def demo_seed_history(*, orders: int, seed: int = 7, years: float = 2.0) -> int:
     popularity /= popularity.sum()
     prices = np.array([float(p.unit_price) for p in products])
 
+    shortage = _shortage_positions(dates, now)
     added = 0
     for start in range(0, orders, 5000):
         end = min(orders, start + 5000)
@@ -118,30 +137,83 @@ def demo_seed_history(*, orders: int, seed: int = 7, years: float = 2.0) -> int:
                 products,
                 customers,
                 rng,
+                {i - start for i in shortage if start <= i < end},
             )
     return added
 
 
-def _history_chunk(idx, seed, dates, who, basket, popularity, prices, products, customers, rng):
+def _fates(placed: list[dt.datetime], shortage: set[int], now: dt.datetime, rng) -> list[dict]:
+    """Status and timestamps of each order: shipped after a lognormal lead time and
+    delivered one to four days later, unless it is recent enough to be in flight; the
+    orders whose position is in ``shortage`` wait for stock."""
+    lead = rng.lognormal(np.log(LEAD_MEDIAN_HOURS), LEAD_SIGMA, size=len(placed))
+    delivery = rng.uniform(24, 96, size=len(placed))
+    draw = rng.random(size=len(placed))
+    # Every row names the same columns (_insert_rows takes them from the first).
+    blank = {"shipped_at": None, "completed_at": None, "failure_reason": ""}
+    fates = []
+    for k, created in enumerate(placed):
+        shipped = created + dt.timedelta(hours=float(lead[k]))
+        completed = shipped + dt.timedelta(hours=float(delivery[k]))
+        if k in shortage:
+            fates.append(
+                blank | {"status": Order.Status.INVENTORY_SHORTAGE, "failure_reason": SHORTAGE_NOTE}
+            )
+        elif now - created < dt.timedelta(days=IN_FLIGHT_DAYS) and shipped > now:
+            edges = np.cumsum(list(IN_FLIGHT.values()))
+            status = list(IN_FLIGHT)[int(np.searchsorted(edges, draw[k] * edges[-1]))]
+            fates.append(blank | {"status": status})
+        elif completed > now:
+            fates.append(blank | {"status": Order.Status.SHIPPED, "shipped_at": shipped})
+        else:
+            fates.append(
+                blank
+                | {
+                    "status": Order.Status.COMPLETED,
+                    "shipped_at": shipped,
+                    "completed_at": completed,
+                }
+            )
+    return fates
+
+
+def _shortage_positions(dates: list[dt.datetime], now: dt.datetime) -> set[int]:
+    """Indexes of the most recent orders (within SHORTAGE_DAYS) that wait for stock:
+    SHORTAGE_SHARE of the orders of the last 90 days, at least one when there are any."""
+    window = [i for i, d in enumerate(dates) if now - d < dt.timedelta(days=90)]
+    if not window:
+        return set()
+    count = max(1, round(SHORTAGE_SHARE * len(window)))
+    recent = sorted(
+        (i for i in window if now - dates[i] < dt.timedelta(days=SHORTAGE_DAYS)),
+        key=lambda i: dates[i],
+        reverse=True,
+    )
+    return set(recent[:count])
+
+
+def _history_chunk(
+    idx, seed, dates, who, basket, popularity, prices, products, customers, rng, shortage
+):
     # Vectorised draws, then plain INSERTs: building 100 000 model instances through the ORM
     # took most of a minute on its own.
     n = len(idx)
+    now = timezone.now()
+    fates = _fates([dates[i] for i in idx], shortage, now, rng)
     lines_per_order = rng.integers(1, 5, size=n)
     owner = np.repeat(np.arange(n), lines_per_order)
     picks = rng.choice(len(products), size=len(owner), p=popularity)
     qty = np.maximum(1, rng.poisson(2 * basket[who[np.asarray(idx)[owner]]]))
     totals = np.bincount(owner, weights=prices[picks] * qty, minlength=n)
-    now = timezone.now()
     orders = [
         {
             "reference": _new_reference(),
             "customer_id": customers[who[i]],
-            "status": Order.Status.COMPLETED,
             "total_amount": Decimal(str(round(float(totals[k]), 2))),
             "idempotency_key": SEED_KEY.format(seed=seed, i=i),
             "created_at": dates[i],
-            "completed_at": dates[i] + dt.timedelta(days=2),
             "updated_at": now,
+            **fates[k],
         }
         for k, i in enumerate(idx)
     ]

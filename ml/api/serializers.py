@@ -69,9 +69,9 @@ class SegmentsSerializer(serializers.Serializer):
 
 class ForecastPointSerializer(serializers.Serializer):
     period = serializers.DateField(help_text="First day of the period.")
-    value = serializers.FloatField()
-    lower = serializers.FloatField(help_text="80 % interval, lower bound.")
-    upper = serializers.FloatField(help_text="80 % interval, upper bound.")
+    value = serializers.IntegerField(help_text="Forecast demand, rounded to whole units.")
+    lower = serializers.IntegerField(help_text="80 % interval, lower bound (rounded down).")
+    upper = serializers.IntegerField(help_text="80 % interval, upper bound (rounded up).")
 
 
 class ForecastSerializer(serializers.Serializer):

@@ -11,11 +11,13 @@ each origin ``j >= 1`` using only the windows before it, and the model it picks 
 window ``j``, which that choice never saw. ``holdout_*`` are those scores over windows
 ``1..K-1`` (seasonal naive scored on the same windows), and they can be worse than naive.
 
-Intervals are split conformal per horizon step: the absolute errors of the chosen model on
-the backtest windows, divided by that product's mean absolute error there (so products of
-any size pool), give one calibration set per step across all products and origins; the
-bound is the point forecast plus or minus the conformal quantile of that set times the
-product's scale. ``holdout_coverage`` replays this too: window ``j`` is covered by the
+Intervals are split conformal: the absolute errors on the backtest windows of the model the
+rule picks from the windows before each (``held_out_errors``), divided by that product's
+mean absolute error there (so products of any size pool) and by the step's share of the
+error growth (so steps pool), give one calibration set
+across all products, origins and steps; the bound is the point forecast plus or minus the
+conformal quantile of that set times the product's scale and the step's shape (see
+``conformal_calibration``). ``holdout_coverage`` replays this too: window ``j`` is covered by the
 interval calibrated on windows before ``j`` only.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +77,10 @@ class ProductForecast:
     holdout_naive_wape: float | None
     holdout_naive_mase: float | None
     holdout_coverage: float | None
+    # The chosen model's absolute errors on the backtest windows (origins, horizon), kept only
+    # when asked (``forecast_panel(keep_backtest_errors=True)``): the evaluation pools them
+    # across series to calibrate intervals. None when not kept or not backtested.
+    backtest_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def holdout_ratio(self) -> float | None:
@@ -109,6 +115,7 @@ def forecast_panel(
     progress: ProgressCallback | None,
     candidates: Sequence[str] = CANDIDATES,
     extra_models: dict[str, ModelFunction] | None = None,
+    keep_backtest_errors: bool = False,
 ) -> list[ProductForecast]:
     season = SEASON_LENGTHS[freq]
     length = panel.length
@@ -142,7 +149,10 @@ def forecast_panel(
     # (products, models, origins, horizon); the last origin is the real forecast.
     predictions = np.stack([computed[name] for name in names], axis=1)
     allowed = np.array([name in candidates for name in names])
-    forecasts = _assemble(panel, freq, horizon, origins, backtested, predictions, names, allowed)
+    forecasts = _assemble(
+        panel, freq, horizon, origins, backtested, predictions, names, allowed,
+        keep_backtest_errors,
+    )  # fmt: skip
     tracker.step()
     return forecasts
 
@@ -172,6 +182,7 @@ def _assemble(
     predictions: np.ndarray,
     names: list[str],
     allowed: np.ndarray,
+    keep_backtest_errors: bool = False,
 ) -> list[ProductForecast]:
     n, k = len(panel.skus), len(origins)
     rows = np.arange(n)
@@ -181,11 +192,15 @@ def _assemble(
     holdout: dict[str, np.ndarray] = {}
     scale = np.ones(n)
     q = np.zeros(horizon)
+    kept: list[np.ndarray | None] = [None] * n
     if backtested.any():
         actual = np.stack([panel.values[:, o : o + horizon] for o in origins], axis=1)
         errors = np.abs(predictions[:, :, :k] - actual[:, None])
         chosen = np.where(backtested, choose(errors, allowed), default)
-        scale, q = conformal_calibration(errors[rows, chosen])
+        calibration = held_out_errors(errors, allowed)
+        scale, q = conformal_calibration(calibration)
+        if keep_backtest_errors:
+            kept = [calibration[i] if backtested[i] else None for i in range(n)]
         holdout = _holdout(panel, origins, errors, allowed, actual, season)
     points = predictions[rows, chosen, -1]
     lower, upper = _intervals(panel, points, scale, q, backtested, season)
@@ -200,9 +215,24 @@ def _assemble(
             lower=lower[i].tolist(),
             upper=upper[i].tolist(),
             **_holdout_fields(holdout, i, bool(backtested[i])),
+            backtest_errors=kept[i],
         )
         for i in range(n)
     ]
+
+
+def held_out_errors(errors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Absolute errors (products, K - 1, horizon) of the model the choice rule picks from
+    windows before j, on window j, for j >= 1: what the rule's forecasts err by on windows
+    it did not choose on. Intervals are calibrated on these. The chosen model's errors on
+    the windows it was chosen on are smaller than its errors to come (it won there partly
+    by luck), and intervals calibrated on them covered 74 % of held-out points on the real
+    monthly fixture."""
+    rows = np.arange(errors.shape[0])
+    windows = [
+        errors[rows, choose(errors[:, :, :j], allowed), j] for j in range(1, errors.shape[2])
+    ]
+    return np.stack(windows, axis=1)
 
 
 def _holdout(
@@ -218,9 +248,13 @@ def _holdout(
     n, k = errors.shape[0], errors.shape[2]
     rows = np.arange(n)
     model_errors, naive_errors, covered = [], [], []
+    held_out = held_out_errors(errors, allowed)
     for j in range(1, k):
         picked = choose(errors[:, :, :j], allowed)
-        scale, q = conformal_calibration(errors[rows, picked, :j])
+        # Calibrated as the final forecast is, on held-out errors of windows before j; the
+        # first window has none, so it uses the chosen model's own.
+        before = held_out[:, : j - 1] if j > 1 else errors[rows, picked, :1]
+        scale, q = conformal_calibration(before)
         window = errors[rows, picked, j]
         model_errors.append(window)
         naive_errors.append(errors[:, 0, j])
@@ -257,25 +291,42 @@ def number(value: float) -> float | None:
 
 
 def conformal_calibration(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scale per product, quantile per step) from absolute errors (products, origins, horizon).
+    """(scale per product, half-width multiplier per step) from absolute errors (products,
+    origins, horizon).
 
     The score of an error is the error over its product's mean absolute error on the same
-    windows; each step's quantile is the ceil((m + 1) * level) / m empirical quantile of its
-    m scores (the split-conformal rule), or the largest score when m is too small for it.
+    windows and over its step's shape (the mean score at that step over the mean score at
+    all steps, made non-decreasing: errors grow with the step). All scores of all steps
+    then form one calibration set, and the multiplier of step h is its shape times the
+    ceil((m + 1) * level) / m empirical quantile of the m scores (the split-conformal rule).
+
+    One quantile per step (the earlier rule) had one score per product and origin: 3 series
+    with 4 backtest windows give 12, whose conformal quantile is the 11th largest, and the
+    intervals covered 89-94 % on real monthly series instead of 80 %. Pooling the steps
+    gives ``horizon`` times as many scores; the shape keeps the widening with the step.
     """
     n, _, horizon = errors.shape
     scale = np.nanmean(errors.reshape(n, -1), axis=1) if errors.size else np.zeros(n)
     scale = np.nan_to_num(scale)
     usable = scale > 0
     q = np.zeros(horizon)
-    if usable.any():
-        scores = errors[usable] / scale[usable, None, None]
-        for h in range(horizon):
-            step = scores[:, :, h].ravel()
-            step = step[np.isfinite(step)]
-            if step.size:
-                level = min(1.0, math.ceil((step.size + 1) * INTERVAL_LEVEL) / step.size)
-                q[h] = np.quantile(step, level, method="higher")
+    if not usable.any():
+        return scale, q
+    scores = errors[usable] / scale[usable, None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_step = np.nanmean(scores.reshape(-1, horizon), axis=0)
+    per_step = np.nan_to_num(per_step)
+    if not np.any(per_step > 0):
+        return scale, q
+    shape = np.maximum.accumulate(np.where(per_step > 0, per_step, np.nan))
+    shape = np.nan_to_num(shape / np.nanmean(per_step), nan=1.0)
+    shape = np.where(shape > 0, shape, 1.0)
+    pooled = (scores / shape[None, None, :]).ravel()
+    pooled = pooled[np.isfinite(pooled)]
+    if pooled.size:
+        level = min(1.0, math.ceil((pooled.size + 1) * INTERVAL_LEVEL) / pooled.size)
+        q = shape * np.quantile(pooled, level, method="higher")
     return scale, q
 
 

@@ -247,3 +247,18 @@ def test_admin_runs_are_for_operations_not_managers(client, make_user):
     assert client.get("/admin/ml/predictionrun/").status_code == 403
     client.force_login(make_user(roles.OPERATIONS))
     assert client.get("/admin/ml/predictionrun/").status_code == 200
+
+
+def test_forecast_values_are_whole_units_in_the_api_and_on_the_dashboard(as_user, make_user):
+    run = make_run(products=1)
+    ProductForecast.objects.filter(run=run).update(
+        points=[{"period": "2025-01-06", "value": 12.4449, "lower": 8.61, "upper": 15.2}]
+    )
+    client = as_user(make_user(roles.INVENTORY_MANAGER))
+
+    point = client.get("/api/ml/forecasts/").json()["results"][0]["points"][0]
+    summary = dashboard_ml_summary()
+
+    assert point == {"period": "2025-01-06", "value": 12, "lower": 8, "upper": 16}
+    assert summary["top_forecasts"][0]["next"] == point
+    assert summary["top_forecasts"][0]["total"] == 12

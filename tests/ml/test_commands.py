@@ -1,5 +1,7 @@
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from django.core.management.base import CommandError
 from aktina.jobs.models import JobRun
 from ml.jobs import RefreshMLPredictions
 from ml.models import PredictionRun
-from tests.commands import manage, run
+from tests.commands import ROOT, manage, run
 from tests.ml.helpers import seed_history
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,13 +77,15 @@ def test_evaluate_forecasts_on_real_monthly_series():
         "M",
         "--horizon",
         "12",
+        "--format",
+        "jsonl",
     )
 
     lines = [json.loads(line) for line in out.strip().splitlines()]
     series, summary = lines[:-1], lines[-1]["summary"]
     assert [s["sku"] for s in series] == ["co2", "elec_equip", "elnino_sst"]
     for row in series:
-        assert set(row) == {
+        assert set(row) >= {
             "sku", "origins", "ratio", "ratio_p10", "ratio_p90", "worse_share", "mae",
             "naive_mae", "mase", "naive_mase", "coverage", "scored_points", "models",
         }  # fmt: skip
@@ -105,3 +109,75 @@ def test_evaluate_forecasts_rejects_a_file_without_the_columns(tmp_path):
     result = manage("evaluate_forecasts", "--csv", str(tmp_path / "missing.csv"))
     assert result.returncode == 1
     assert "no such file" in result.stderr
+
+
+def test_evaluate_forecasts_prints_a_table_with_unscored_series_and_a_summary(tmp_path):
+    rows = ["date,sku,quantity,source"]
+    for i in range(120):
+        month = f"{2010 + i // 12}-{i % 12 + 1:02d}-01"
+        rows.append(f"{month},wave,{100 + 20 * ((i * 7) % 12) + (i * 37) % 11},made up")
+        rows.append(f"{month},flat,5,made up")
+    path = tmp_path / "two.csv"
+    path.write_text("\n".join(rows) + "\n")
+
+    out, _ = run(
+        "evaluate_forecasts", "--csv", str(path), "--freq", "M", "--horizon", "6",
+        "--models", "seasonal_naive,exp_smoothing,theta,ensemble",
+    )  # fmt: skip
+
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["series", "span", "origins", "ratio"]
+    assert re.search(r"^flat\s+2010-01\.\.2019-12\s+-\s+unscored: constant", out, re.M)
+    assert re.search(r"^wave\s+2010-01\.\.2019-12\s+12\s+\d\.\d\d\s", out, re.M)
+    assert "2 series, scored 1, unscored: 1" in out
+    assert re.search(r"^  wave\s+made up$", out, re.M)
+
+
+def test_evaluate_forecasts_with_nothing_to_score_exits_non_zero_with_one_line(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("date,sku,quantity\n2024-01-01,a,3\n")
+
+    result = manage("evaluate_forecasts", "--csv", str(path), "--freq", "M")
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"CommandError: nothing to score in {path}: a: too short: 1 period, needs 60 for one origin"
+    ]
+
+
+IMPORT_CHECK = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aktina.settings")
+from django.core.management import execute_from_command_line
+try:
+    execute_from_command_line(["manage.py", *sys.argv[1:]])
+except SystemExit as exc:
+    print("exit", exc.code)
+print(sorted(m for m in ("pandas", "sklearn", "statsmodels", "scipy") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("refresh_ml", "--freq", "Q"),
+        ("evaluate_forecasts", "--csv", "x.csv", "--horizon", "0"),
+        ("seed_demo", "--orders", "many"),
+    ],
+)
+def test_commands_parse_arguments_before_importing_heavy_libraries(args):
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_CHECK, *args], cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert result.stdout.splitlines() == ["exit 2", "[]"], result.stdout + result.stderr
+    assert result.stderr.startswith("error:")
+
+
+def test_the_command_default_origins_match_the_evaluation():
+    from ml.forecasting import evaluation
+    from ml.management.commands import evaluate_forecasts
+
+    assert evaluate_forecasts.MAX_EVALUATION_ORIGINS == evaluation.MAX_EVALUATION_ORIGINS
+    assert evaluate_forecasts.MODELS == evaluation.CANDIDATES

@@ -45,3 +45,25 @@ def test_seed_demo_again_adds_nothing_and_computes_nothing(settings):
 
     assert "not seeding" in out.getvalue()
     assert PredictionRun.objects.count() == 1
+
+
+def test_seeded_history_has_a_spread_of_lead_times_and_a_shortage_tile_that_agrees(settings):
+    """The dashboard of a fresh demo: p50 != p95 (the seed used a constant two days), and
+    the share of orders in inventory shortage is one the tile shows as what the funnel
+    counts (a single shortage among thousands showed as "0 %" beside a funnel with one)."""
+    from analytics.selectors import dashboard_build
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo", "--orders", "3000", "--password", "demo-pass-1", stdout=StringIO())
+
+    data = dashboard_build()
+
+    lead = data["lead_time"]
+    assert lead["p95_seconds"] > 1.8 * lead["p50_seconds"]
+    assert 6 * 3600 < lead["p50_seconds"] < 48 * 3600
+    funnel = {row["status"]: row["orders"] for row in data["status_funnel"]}
+    placed = sum(funnel.values())
+    assert funnel[Order.Status.INVENTORY_SHORTAGE] >= 1
+    assert data["shortage_rate"] == round(funnel[Order.Status.INVENTORY_SHORTAGE] / placed, 4)
+    assert round(data["shortage_rate"] * 100) >= 1  # the tile's whole percent is not 0
+    assert funnel[Order.Status.COMPLETED] < placed  # recent orders are still in flight

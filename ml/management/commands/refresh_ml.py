@@ -1,4 +1,8 @@
-"""`manage.py refresh_ml`: queue a refresh of segments and forecasts, or run it here (--sync)."""
+"""`manage.py refresh_ml`: queue a refresh of segments and forecasts, or run it here (--sync).
+
+ml.services (pandas, scikit-learn) is imported in ``handle``, after the arguments are parsed,
+so a mistyped option answers at once.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ import sys
 from django.core.management.base import CommandError
 
 from aktina.core.commands import OneLineErrorsCommand
-from ml.models import PredictionRun
-from ml.services import MAX_HORIZON, MLRefreshError, ml_refresh
+from ml.models import MAX_HORIZON, PredictionRun
 
 
 def positive_horizon(text: str) -> int:
@@ -61,6 +64,8 @@ class Command(OneLineErrorsCommand):
                 f"{job_run.queue} (a refresh already waiting or running is reused)."
             )
             return
+        from ml.services import MLRefreshError, ml_refresh
+
         bar = self._progress_bar()
         try:
             run = ml_refresh(only=only, freq=freq, horizon=horizon, progress=bar)

@@ -2,7 +2,9 @@
 
 It lives in the project's core app, not in orders, because it drives three apps: orders
 writes the catalogue and history, analytics rebuilds its metrics from them and ml computes
-the first segments and forecasts (orders never imports the other apps).
+the first segments and forecasts (orders never imports the other apps). Those services
+(pandas, scikit-learn) are imported in ``handle``, after the arguments are parsed, so a
+mistyped option answers at once.
 """
 
 import time
@@ -10,9 +12,6 @@ import time
 from django.core.management.base import CommandError
 
 from aktina.core.commands import OneLineErrorsCommand
-from analytics.services import metrics_rebuild
-from ml.services import ml_refresh
-from orders.demo import demo_seed_base, demo_seed_history
 from orders.models import Product
 
 
@@ -31,6 +30,10 @@ class Command(OneLineErrorsCommand):
         )
 
     def handle(self, *args, password, orders, seed, if_empty, **options):
+        from analytics.services import metrics_rebuild
+        from ml.services import ml_refresh
+        from orders.demo import demo_seed_base, demo_seed_history
+
         if if_empty and Product.objects.exists():
             self.stdout.write("Database already has data; not seeding.")
             return
