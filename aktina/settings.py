@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
+    # Lockout of repeated failed logins (admin and token endpoint): see "authentication" below.
+    "axes",
     # Before django_q: its `qinfo` command is replaced by one that masks secrets.
     "aktina.core",
     "django_q",
@@ -129,6 +131,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out admin login into a 429 page (the token endpoint answers itself).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aktina.urls"
@@ -149,6 +153,30 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- authentication (docs/security.md) ------------------------------------------------------
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default): the
+# client is REMOTE_ADDR and the header is ignored, so a client cannot choose its own address
+# for throttles and lockouts. Set to 1 behind one proxy that appends the real address, etc.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# django-axes: a username or an address with this many failed logins (admin or token
+# endpoint, counted together) is refused for AXES_COOLOFF_MINUTES. `manage.py axes_reset`
+# (or axes_reset_username NAME / axes_reset_ip ADDRESS) lifts it.
+AUTHENTICATION_BACKENDS = [
+    "aktina.core.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# Either one locks: guesses on one account from many addresses, or one address on many accounts.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# A success does not wipe the count: it would let an attacker clear its address's record of
+# guesses on other accounts by logging in to its own.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "aktina.core.auth.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+# API tokens expire this long after they are issued; a new login (or rotate) issues a fresh one.
+TOKEN_TTL = timedelta(days=env.int("TOKEN_TTL_DAYS", default=30))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -197,7 +225,7 @@ else:
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "aktina.core.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -216,6 +244,8 @@ REST_FRAMEWORK = {
     # Documents each operation's error responses in the schema (drf-standardized-errors).
     "DEFAULT_SCHEMA_CLASS": "aktina.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    # The client address for throttles: REMOTE_ADDR unless proxies are declared (above).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "order_create": env.str("THROTTLE_ORDER_CREATE", default="600/min"),
@@ -298,6 +328,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes logs its start and every failure at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
         # django-q2 logs a line per message at INFO; the ledger already records every run.
         "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
     },

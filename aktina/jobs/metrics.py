@@ -25,8 +25,8 @@ from prometheus_client.core import (
     GaugeHistogramMetricFamily,
     GaugeMetricFamily,
 )
-from rest_framework.authtoken.models import Token
 
+from aktina.core.tokens import token_user
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
 from aktina.jobs.selectors import QUEUE, queues_active_counts
@@ -64,10 +64,8 @@ def _authorised(request: HttpRequest) -> bool | None:
         secret = settings.METRICS_TOKEN
         return True if secret and hmac.compare_digest(credential, secret) else None
     if scheme == "token" and credential:
-        token = Token.objects.select_related("user").filter(key=credential).first()
-        if token is None or not token.user.is_active:
-            return None
-        return token.user.is_staff
+        user = token_user(credential)
+        return None if user is None else user.is_staff
     if request.user.is_authenticated:
         return request.user.is_staff
     return None
