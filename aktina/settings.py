@@ -229,11 +229,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "aktina.core.filters.Pagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        # A garbage `?ordering=` is a 400, not silently the default order.
+        "aktina.core.filters.StrictOrderingFilter",
     ],
     # One JSON parser for every endpoint (the token endpoint too): depth-limited, see below.
     "DEFAULT_PARSER_CLASSES": [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -18,7 +19,18 @@ from analytics.selectors import dashboard_analytics, queue_health
 from ml.selectors import dashboard_ml_summary
 
 
-@staff_member_required
+def _page_needs(perm: str):
+    """Anonymous: to the login page; signed in without `perm`: 403 (is_staff is not enough)."""
+
+    def decorate(view):
+        return login_required(
+            permission_required(perm, raise_exception=True)(view), login_url="admin:login"
+        )
+
+    return decorate
+
+
+@_page_needs("analytics.view_dailymetric")
 def dashboard(request):
     data = dashboard_analytics()
     days = data["days_90"]
@@ -41,7 +53,7 @@ def dashboard(request):
     return render(request, "analytics/dashboard.html", context)
 
 
-@staff_member_required
+@_page_needs("jobs.view_jobrun")
 def queues(request):
     health = queue_health()
     for q in health["queues"]:

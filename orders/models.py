@@ -162,6 +162,7 @@ class Order(models.Model):
             ("approve_order", "Can approve or reject orders (and place pre-approved ones)"),
             ("place_urgent_order", "Can place urgent orders"),
             ("cancel_fulfilling_order", "Can cancel an order that is being fulfilled"),
+            ("view_all_orders", "Can view every customer's orders (not only their own)"),
         ]
         constraints = [
             models.CheckConstraint(
