@@ -423,6 +423,10 @@ ORDER_AUTO_APPROVE_LIMIT = env.get_value(
     "ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000", parse_default=True
 )
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
+# The most units of one product an order may ask for; more is a 400 naming this setting.
+ORDER_MAX_LINE_QUANTITY = env.int("ORDER_MAX_LINE_QUANTITY", default=10000)
+# The most units one stock receipt may add (a typo of three extra zeros is refused).
+STOCK_RECEIVE_MAX = env.int("STOCK_RECEIVE_MAX", default=100000)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
 ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)
 ORDER_REMINDER_DELAY_SECONDS = env.int("ORDER_REMINDER_DELAY_SECONDS", default=86400)

@@ -81,9 +81,15 @@ class Stock(models.Model):
 
 
 class StockAdjustment(models.Model):
-    """A correction of on-hand units (a count, damage, loss) with the reason someone gave."""
+    """A change of on-hand units with who made it and why: a receipt (units arrived, with the
+    delivery's reference) or a correction (a count, damage, loss)."""
+
+    class Kind(models.TextChoices):
+        COUNT = "count", "Count / correction"
+        RECEIPT = "receipt", "Receipt"
 
     stock = models.ForeignKey(Stock, on_delete=models.CASCADE, related_name="adjustments")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.COUNT)
     delta = models.IntegerField(help_text="Units added (positive) or removed (negative).")
     reason = models.TextField()
     actor = models.ForeignKey(

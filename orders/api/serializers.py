@@ -251,7 +251,18 @@ class StockSerializer(serializers.ModelSerializer):
 class StockReceiveSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     warehouse = serializers.CharField(max_length=32, help_text="Warehouse code.")
-    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        help_text="At most STOCK_RECEIVE_MAX units per receipt (100 000 by default).",
+    )
+    reference = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The delivery's reference (purchase order, delivery note), kept with it.",
+    )
 
     def validate_sku(self, value):
         if not Product.objects.filter(sku=value).exists():

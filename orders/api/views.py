@@ -279,6 +279,6 @@ class StockReceiveView(GenericAPIView):
     def post(self, request):
         serializer = StockReceiveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stock = stock_receive(**serializer.validated_data)
+        stock = stock_receive(**serializer.validated_data, received_by=request.user)
         stock = stock_list().get(pk=stock.pk)
         return Response(StockSerializer(stock).data)

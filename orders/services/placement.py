@@ -60,9 +60,10 @@ def _clean_items(items) -> list[tuple[Product, int]]:
             )
             continue
         wanted[sku] = wanted.get(sku, 0) + quantity
-        if wanted[sku] > MAX_QUANTITY:
+        limit = min(MAX_QUANTITY, settings.ORDER_MAX_LINE_QUANTITY)
+        if wanted[sku] > limit:
             errors.setdefault(f"items.{i}.quantity", []).append(
-                f"Quantity of {sku} may be at most {MAX_QUANTITY}."
+                f"Quantity of {sku} may be at most {limit} per order (ORDER_MAX_LINE_QUANTITY)."
             )
     products = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted))}
     first_line = {}
