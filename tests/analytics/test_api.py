@@ -76,9 +76,11 @@ def test_dashboard_figures(as_user, make_user, locmem_cache):
         "orders": 2,
         "orders_booked": 1,
         "revenue": "30.00",
+        "revenue_shipped": "0.00",  # booked, not shipped
     }
     assert body["totals"]["last_30_days"] == {
-        "orders": 2, "orders_booked": 1, "revenue": "30.00", "average_order_value": "30.00",
+        "orders": 2, "orders_booked": 1, "revenue": "30.00", "revenue_shipped": "0.00",
+        "average_order_value": "30.00",
     }  # fmt: skip
     assert body["totals"]["last_90_days"]["revenue"] == "40.00"
     funnel = {s["status"]: s["orders"] for s in body["status_funnel"]}
