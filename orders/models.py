@@ -193,6 +193,10 @@ class OrderItem(models.Model):
     unit_price = models.DecimalField(
         max_digits=12, decimal_places=2, help_text="The product's price when the order was placed."
     )
+    backorder = models.BooleanField(
+        default=False,
+        help_text="More units than the best warehouse could promise when the order was placed.",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -101,7 +101,7 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OrderItem
-        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total"]
+        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total", "backorder"]
 
 
 class AllocationSerializer(serializers.ModelSerializer):

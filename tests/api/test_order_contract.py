@@ -65,3 +65,12 @@ def test_a_label_before_shipping_says_when_it_will_exist(as_user, customer, sett
     assert error["code"] == "label_not_ready"
     assert "fulfilling" in error["detail"]
     assert "5 minutes" in error["detail"]
+
+
+def test_a_line_above_max_orderable_is_a_backorder_the_response_says_so(as_user, customer, stock):
+    # stock: 50 units of SKU-A in one warehouse.
+    response = as_user(customer).post(ORDERS, body(("SKU-A", 51)), format="json")
+    assert response.status_code == 201
+    assert response.json()["items"][0]["backorder"] is True
+    within = as_user(customer).post(ORDERS, body(("SKU-A", 50)), format="json")
+    assert within.json()["items"][0]["backorder"] is False
