@@ -25,6 +25,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from aktina.core.api import client_error_response
 from aktina.core.tokens import ExpiringTokenAuthentication, token_expires_at, token_issue
 
 
@@ -90,7 +91,15 @@ class TokenObtainView(ObtainAuthToken):
     # ObtainAuthToken names DRF's plain JSONParser; ours limits the depth (aktina.core.parsers).
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
-    @extend_schema(responses={200: TokenSerializer})
+    @extend_schema(
+        responses={
+            200: TokenSerializer,
+            429: client_error_response(
+                "Too many requests from this address (code `throttled`, see Retry-After), or "
+                "too many failed logins for this username or address (code `locked_out`)."
+            ),
+        }
+    )
     def post(self, request, *args, **kwargs):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         credentials = {"username": username if isinstance(username, str) else None}
