@@ -45,6 +45,7 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 class StrictBooleanField(forms.Field):
     """true/false (also 1/0, yes/no, any case); anything else is an error, not "no filter"."""
 
+    default_error_messages = {"invalid": "Must be true or false."}
     TRUE = {"true", "1", "yes"}
     FALSE = {"false", "0", "no"}
 
@@ -56,7 +57,7 @@ class StrictBooleanField(forms.Field):
             return True
         if text in self.FALSE:
             return False
-        raise ValidationError("Must be true or false.", code="invalid")
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
