@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
+    # Lockout of repeated failed logins (admin and token endpoint): see "authentication" below.
+    "axes",
     # Before django_q: its `qinfo` command is replaced by one that masks secrets.
     "aktina.core",
     "django_q",
@@ -133,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out admin login into a 429 page (the token endpoint answers itself).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aktina.urls"
@@ -153,6 +157,30 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- authentication (docs/security.md) ------------------------------------------------------
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default): the
+# client is REMOTE_ADDR and the header is ignored, so a client cannot choose its own address
+# for throttles and lockouts. Set to 1 behind one proxy that appends the real address, etc.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# django-axes: a username or an address with this many failed logins (admin or token
+# endpoint, counted together) is refused for AXES_COOLOFF_MINUTES. `manage.py axes_reset`
+# (or axes_reset_username NAME / axes_reset_ip ADDRESS) lifts it.
+AUTHENTICATION_BACKENDS = [
+    "aktina.core.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# Either one locks: guesses on one account from many addresses, or one address on many accounts.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# A success does not wipe the count: it would let an attacker clear its address's record of
+# guesses on other accounts by logging in to its own.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "aktina.core.auth.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+# API tokens expire this long after they are issued; a new login (or rotate) issues a fresh one.
+TOKEN_TTL = timedelta(days=env.int("TOKEN_TTL_DAYS", default=30))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -201,15 +229,16 @@ else:
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "aktina.core.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "aktina.core.filters.Pagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        # A garbage `?ordering=` is a 400, not silently the default order.
+        "aktina.core.filters.StrictOrderingFilter",
     ],
     # One JSON parser for every endpoint (the token endpoint too): depth-limited, see below.
     "DEFAULT_PARSER_CLASSES": [
@@ -220,6 +249,8 @@ REST_FRAMEWORK = {
     # Documents each operation's error responses in the schema (drf-standardized-errors).
     "DEFAULT_SCHEMA_CLASS": "aktina.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    # The client address for throttles: REMOTE_ADDR unless proxies are declared (above).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "order_create": env.str("THROTTLE_ORDER_CREATE", default="600/min"),
@@ -308,6 +339,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes logs its start and every failure at INFO; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
         # django-q2 logs a line per message at INFO; the ledger already records every run.
         "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
     },
@@ -402,6 +435,10 @@ ORDER_AUTO_APPROVE_LIMIT = env.get_value(
     "ORDER_AUTO_APPROVE_LIMIT", cast=Decimal, default="10000", parse_default=True
 )
 ORDER_MAX_LINES = env.int("ORDER_MAX_LINES", default=100)
+# The most units of one product an order may ask for; more is a 400 naming this setting.
+ORDER_MAX_LINE_QUANTITY = env.int("ORDER_MAX_LINE_QUANTITY", default=10000)
+# The most units one stock receipt may add (a typo of three extra zeros is refused).
+STOCK_RECEIVE_MAX = env.int("STOCK_RECEIVE_MAX", default=100000)
 ORDER_CUSTOMERS_MAY_SET_URGENT = env.bool("ORDER_CUSTOMERS_MAY_SET_URGENT", default=False)
 ORDER_LABEL_DELAY_SECONDS = env.int("ORDER_LABEL_DELAY_SECONDS", default=300)
 ORDER_REMINDER_DELAY_SECONDS = env.int("ORDER_REMINDER_DELAY_SECONDS", default=86400)

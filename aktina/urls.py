@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from aktina.core.auth import TokenObtainView
+from aktina.core.auth import TokenObtainView, TokenRotateView
 from aktina.core.health import health
 from aktina.jobs.metrics import metrics_view
 
@@ -14,6 +14,7 @@ admin.site.enable_nav_sidebar = False
 api = [
     path("health/", health, name="health"),
     path("auth/token/", TokenObtainView.as_view(), name="token"),
+    path("auth/token/rotate/", TokenRotateView.as_view(), name="token-rotate"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

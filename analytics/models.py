@@ -44,7 +44,15 @@ class DailyMetric(models.Model):
     day = models.DateField(primary_key=True)
     orders = models.IntegerField(default=0, help_text="Orders placed that day, any status.")
     orders_booked = models.IntegerField(default=0, help_text="Of those, not cancelled/rejected.")
-    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+    revenue = models.DecimalField(
+        max_digits=16, decimal_places=2, default=ZERO, help_text="Booked: not cancelled/rejected."
+    )
+    revenue_shipped = models.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        default=ZERO,
+        help_text="Of the booked revenue, the orders that shipped (shipped or completed).",
+    )
     lead_time_orders = models.IntegerField(default=0)
     lead_time_total_seconds = models.BigIntegerField(default=0)
 

@@ -60,6 +60,7 @@ def dashboard_build(*, now: dt.datetime | None = None) -> dict:
                 "orders": m.orders if m else 0,
                 "orders_booked": m.orders_booked if m else 0,
                 "revenue": m.revenue if m else Decimal("0.00"),
+                "revenue_shipped": m.revenue_shipped if m else Decimal("0.00"),
             }
         )
     totals = {f"last_{w}_days": _totals(series[-w:]) for w in WINDOWS}
@@ -148,5 +149,6 @@ def _totals(days: list[dict]) -> dict:
         "orders": orders,
         "orders_booked": booked,
         "revenue": revenue,
+        "revenue_shipped": sum((d["revenue_shipped"] for d in days), Decimal("0.00")),
         "average_order_value": (revenue / booked).quantize(Decimal("0.01")) if booked else None,
     }

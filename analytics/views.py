@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 
 from aktina.core.charts import bar_chart, funnel_chart
+from aktina.core.pages import page_needs
 from analytics.selectors import dashboard_analytics
 from ml.selectors import dashboard_ml_summary
 
 
-@staff_member_required
+@page_needs("analytics.view_dailymetric")
 def dashboard(request):
     data = dashboard_analytics()
     days = data["days_90"]

@@ -146,7 +146,10 @@ class StockAdmin(admin.ModelAdmin):
             ReceiveForm,
             "Receive stock",
             lambda stock, data: stock_receive(
-                sku=stock.product.sku, warehouse=stock.warehouse, quantity=data["quantity"]
+                sku=stock.product.sku,
+                warehouse=stock.warehouse,
+                quantity=data["quantity"],
+                received_by=request.user,
             ),
         )
 

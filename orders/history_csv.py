@@ -21,6 +21,11 @@ CUSTOMER_ID = re.compile(r"^[\w.@+-]{1,140}$")
 SKU_MAX = 64
 QUANTITY_MAX = 2_147_483_647
 PRICE_MAX = Decimal("9999999999.99")
+# Order.total_amount holds 14 digits, 2 after the point.
+ORDER_TOTAL_MAX = Decimal("999999999999.99")
+# PostgreSQL stores offsets within +-15:59 only.
+MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A date without a time is placed at local noon, so no zone conversion moves it to another day.
 DATE_ONLY_TIME = dt.time(12, 0)
 
@@ -80,7 +85,30 @@ def parse_order_history(
                 good.append(parsed)
     except csv.Error as exc:
         raise BadFile(f"line {reader.line_num}: {exc}") from exc
-    return good, bad
+    return _orders_within_total(good, bad, zone)
+
+
+def _orders_within_total(good, bad, zone):
+    """Lines become one order per customer and local day: an order whose total would not fit
+    Order.total_amount makes each of its lines bad."""
+    totals: dict[tuple[str, dt.date], Decimal] = {}
+    for line in good:
+        key = (line.customer_id, line.ordered_at.astimezone(zone).date())
+        totals[key] = totals.get(key, Decimal(0)) + line.quantity * line.unit_price
+    over = {key for key, total in totals.items() if total > ORDER_TOTAL_MAX}
+    if not over:
+        return good, bad
+    kept = []
+    for line in good:
+        key = (line.customer_id, line.ordered_at.astimezone(zone).date())
+        if key in over:
+            bad.append(
+                (line.line, f"the order of {key[0]} on {key[1]} would total more than "
+                 f"{ORDER_TOTAL_MAX}")
+            )  # fmt: skip
+        else:
+            kept.append(line)
+    return kept, sorted(bad)
 
 
 def _parse_row(
@@ -96,9 +124,9 @@ def _parse_row(
             "(at most 140)"
         )
     text = row[position["date"]].strip()
-    ordered_at = _parse_date(text, zone)
-    if ordered_at is None:
-        reasons.append(f"date {text[:40]!r} is not a date like 2024-01-31 or 2024-01-31T14:05")
+    ordered_at, reason = _parse_date(text, zone)
+    if reason:
+        reasons.append(reason)
     elif len(text) == 10 and ordered_at.date() == now.astimezone(zone).date():
         ordered_at = min(ordered_at, now.astimezone(zone))
     elif ordered_at > now:
@@ -111,25 +139,41 @@ def _parse_row(
         reasons.append("sku is empty")
     elif len(sku) > SKU_MAX:
         reasons.append(f"sku is longer than {SKU_MAX} characters")
+    elif CONTROL.search(sku):
+        reasons.append(f"sku {sku[:40]!r} contains a control character")
     quantity, reason = _parse_quantity(row[position["quantity"]].strip())
     if reason:
         reasons.append(reason)
     price, reason = _parse_price(row[position["unit_price"]].strip())
     if reason:
         reasons.append(reason)
+    if not reasons and quantity * price > ORDER_TOTAL_MAX:
+        reasons.append(f"quantity x unit_price exceeds the largest order total ({ORDER_TOTAL_MAX})")
     if reasons:
         return None, reasons
     return HistoryLine(number, customer_id, ordered_at, sku, quantity, price), []
 
 
-def _parse_date(text: str, zone: dt.tzinfo) -> dt.datetime | None:
+def _parse_date(text: str, zone: dt.tzinfo) -> tuple[dt.datetime | None, str]:
+    """The aware moment, or the reason it is not one the database can store."""
     try:
         if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), DATE_ONLY_TIME, zone)
-        moment = dt.datetime.fromisoformat(text)
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), DATE_ONLY_TIME, zone)
+        else:
+            moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        return None
-    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+        return None, f"date {text[:40]!r} is not a date like 2024-01-31 or 2024-01-31T14:05"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        return None, f"date {text[:40]!r} has a UTC offset beyond +-15:59"
+    try:
+        moment.astimezone(dt.UTC)
+        moment.astimezone(zone)
+    except OverflowError:
+        return None, f"date {text[:40]!r} is out of range once converted to UTC"
+    return moment, ""
 
 
 def _parse_quantity(text: str) -> tuple[int | None, str]:

@@ -221,6 +221,11 @@ def _import_customers(external_ids: set[str]) -> tuple[dict[str, int], int]:
     return {external: found[name] for name, external in wanted.items()}, len(new)
 
 
+def skus_unknown(skus: set[str]) -> set[str]:
+    """The skus not in the catalogue (a read for the command's first report)."""
+    return set(skus) - set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
+
+
 def _import_products(lines: list[HistoryLine], *, create: bool) -> tuple[dict[str, int], int]:
     first_price: dict[str, Decimal] = {}
     for line in lines:

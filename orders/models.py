@@ -81,9 +81,15 @@ class Stock(models.Model):
 
 
 class StockAdjustment(models.Model):
-    """A correction of on-hand units (a count, damage, loss) with the reason someone gave."""
+    """A change of on-hand units with who made it and why: a receipt (units arrived, with the
+    delivery's reference) or a correction (a count, damage, loss)."""
+
+    class Kind(models.TextChoices):
+        COUNT = "count", "Count / correction"
+        RECEIPT = "receipt", "Receipt"
 
     stock = models.ForeignKey(Stock, on_delete=models.CASCADE, related_name="adjustments")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.COUNT)
     delta = models.IntegerField(help_text="Units added (positive) or removed (negative).")
     reason = models.TextField()
     actor = models.ForeignKey(
@@ -162,6 +168,7 @@ class Order(models.Model):
             ("approve_order", "Can approve or reject orders (and place pre-approved ones)"),
             ("place_urgent_order", "Can place urgent orders"),
             ("cancel_fulfilling_order", "Can cancel an order that is being fulfilled"),
+            ("view_all_orders", "Can view every customer's orders (not only their own)"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -185,6 +192,10 @@ class OrderItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(
         max_digits=12, decimal_places=2, help_text="The product's price when the order was placed."
+    )
+    backorder = models.BooleanField(
+        default=False,
+        help_text="More units than the best warehouse could promise when the order was placed.",
     )
 
     class Meta:

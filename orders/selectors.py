@@ -20,16 +20,15 @@ def product_list() -> QuerySet[Product]:
     ).order_by("sku")
 
 
-def _is_staff(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_staff)
-
-
 def order_list(*, user) -> QuerySet[Order]:
-    """Orders a user may see: staff all, customers their own; lines prefetched once."""
+    """Orders a user may see: everyone's with orders.view_all_orders, their own with
+    orders.view_order, none without; lines prefetched once."""
     qs = Order.objects.select_related("customer", "warehouse").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.select_related("product"))
     )
-    return qs if _is_staff(user) else qs.filter(customer=user)
+    if user is None or not user.is_authenticated or not user.has_perm("orders.view_order"):
+        return qs.none()
+    return qs if user.has_perm("orders.view_all_orders") else qs.filter(customer=user)
 
 
 def order_detail_queryset(*, user) -> QuerySet[Order]:

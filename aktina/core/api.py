@@ -17,13 +17,27 @@ from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.types import CLIENT_ERROR, SERVER_ERROR, Error, ErrorResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 
 CLIENT_ERROR_CODES = {
     status.HTTP_404_NOT_FOUND: "not_found",
     status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
     status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: "request_too_large",
 }
+
+
+class HasPerm(permissions.BasePermission):
+    """`HasPerm.of("orders.view_stock")`: a model permission, granted by the user's role
+    (aktina.core.roles). `is_staff` alone grants nothing."""
+
+    perm = ""
+
+    @classmethod
+    def of(cls, perm: str):
+        return type(f"HasPerm_{perm}", (cls,), {"perm": perm})
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm(self.perm))
 
 
 class Conflict(exceptions.APIException):

@@ -10,7 +10,17 @@ MANAGER = "manager"
 INVENTORY_MANAGER = "inventory manager"
 OPERATIONS = "operations"
 
-# (app_label, codename) per role. Staff roles also get `is_staff` from `seed_demo`.
+# (app_label, codename) per role. Every API read and write, page and /metrics checks one of
+# these; `is_staff` (set by `seed_demo` for staff roles) only opens the admin's login page.
+# Business-wide data: every customer's orders (orders.view_all_orders), analytics
+# (analytics.view_dailymetric), ML segments and forecasts (ml.view_*); operations alone read
+# ML runs, the job ledger and /metrics (ml.view_predictionrun, jobs.view_jobrun).
+_STAFF_READS = [
+    ("orders", "view_all_orders"),
+    ("analytics", "view_dailymetric"),
+    ("ml", "view_customersegment"),
+    ("ml", "view_productforecast"),
+]
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     CUSTOMER: [
         ("orders", "add_order"),
@@ -19,6 +29,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("notifications", "view_notification"),
     ],
     MANAGER: [
+        *_STAFF_READS,
+        ("orders", "add_order"),
         ("orders", "view_order"),
         ("orders", "change_order"),
         ("orders", "approve_order"),
@@ -32,6 +44,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("notifications", "view_notification"),
     ],
     INVENTORY_MANAGER: [
+        *_STAFF_READS,
         ("orders", "view_order"),
         ("orders", "view_orderitem"),
         ("orders", "view_allocation"),
@@ -46,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("notifications", "view_notification"),
     ],
     OPERATIONS: [
+        *_STAFF_READS,
+        ("orders", "add_order"),
         ("orders", "view_order"),
         ("orders", "change_order"),
         ("orders", "place_urgent_order"),

@@ -22,6 +22,20 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _should_add_http415_error_response(self) -> bool:
         return self._takes_body() and super()._should_add_http415_error_response()
 
+    def _get_extra_validation_errors(self) -> dict[str, set[str]]:
+        # A list answers a 400 for `?page=` that is not a number and `?ordering=` naming a
+        # field it does not order by (aktina.core.filters): say so.
+        errors = dict(super()._get_extra_validation_errors())
+        if self.method == "GET" and self._is_list_view():
+            if getattr(self.view, "pagination_class", None) is not None:
+                errors.setdefault("page", set()).add("invalid")
+            backends = getattr(self.view, "filter_backends", None) or []
+            if getattr(self.view, "ordering_fields", None) and any(
+                getattr(b, "ordering_param", None) for b in backends
+            ):
+                errors.setdefault("ordering", set()).add("invalid")
+        return errors
+
     def _should_add_http403_error_response(self) -> bool:
         # The library counts any permission class; one that only checks objects cannot
         # deny a list, and IsAuthenticated denies with a 401.

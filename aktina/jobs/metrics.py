@@ -25,13 +25,15 @@ from prometheus_client.core import (
     GaugeHistogramMetricFamily,
     GaugeMetricFamily,
 )
-from rest_framework.authtoken.models import Token
 
+from aktina.core.tokens import token_user
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
 from aktina.jobs.selectors import JOB_LABEL, QUEUE, queues_active_counts
 
 Status = JobRun.Status
+# Who may scrape besides the METRICS_TOKEN bearer: the job ledger's readers (operations).
+METRICS_PERMISSION = "jobs.view_jobrun"
 SAMPLE = 500
 FAILED_SAMPLE = 100
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -48,15 +50,17 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     if not allowed:
-        return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+        return HttpResponse(
+            "Needs the jobs.view_jobrun permission.\n", status=403, content_type="text/plain"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _authorised(request: HttpRequest) -> bool | None:
-    """True for the METRICS_TOKEN bearer or a staff user (token or session), False for another
-    user, None for nobody."""
+    """True for the METRICS_TOKEN bearer or a user with METRICS_PERMISSION (token or session),
+    False for another user, None for nobody."""
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     credential = credential.strip()
     scheme = scheme.lower()
@@ -64,12 +68,10 @@ def _authorised(request: HttpRequest) -> bool | None:
         secret = settings.METRICS_TOKEN
         return True if secret and hmac.compare_digest(credential, secret) else None
     if scheme == "token" and credential:
-        token = Token.objects.select_related("user").filter(key=credential).first()
-        if token is None or not token.user.is_active:
-            return None
-        return token.user.is_staff
+        user = token_user(credential)
+        return None if user is None else user.has_perm(METRICS_PERMISSION)
     if request.user.is_authenticated:
-        return request.user.is_staff
+        return request.user.has_perm(METRICS_PERMISSION)
     return None
 
 

@@ -8,13 +8,15 @@ from rest_framework import mixins, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from aktina.core.api import HasPerm
+from aktina.core.filters import StrictBooleanFilter
 from aktina.notifications.models import Notification
 from aktina.notifications.serializers import NotificationSerializer
 from aktina.notifications.services import notification_mark_read
 
 
 class NotificationFilter(django_filters.FilterSet):
-    unread = django_filters.BooleanFilter(field_name="read_at", lookup_expr="isnull")
+    unread = StrictBooleanFilter(field_name="read_at", lookup_expr="isnull")
     kind = django_filters.CharFilter()
 
     class Meta:
@@ -35,7 +37,11 @@ class NotificationViewSet(
     queryset = Notification.objects.none()  # for the schema; get_queryset scopes by user
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
-    permission_classes = [permissions.IsAuthenticated, IsRecipient]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        HasPerm.of("notifications.view_notification"),
+        IsRecipient,
+    ]
     ordering_fields = ["created_at"]
 
     def get_queryset(self):

@@ -5,13 +5,25 @@ class DaySerializer(serializers.Serializer):
     day = serializers.DateField()
     orders = serializers.IntegerField(help_text="Orders placed that day, any status.")
     orders_booked = serializers.IntegerField(help_text="Of those, not cancelled or rejected.")
-    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
+    revenue = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Booked revenue (not cancelled or rejected)."
+    )
+    revenue_shipped = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        help_text="Of it, orders that shipped: never a shortage, cancelled or rejected order.",
+    )
 
 
 class TotalsSerializer(serializers.Serializer):
     orders = serializers.IntegerField()
     orders_booked = serializers.IntegerField()
-    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
+    revenue = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Booked revenue (not cancelled or rejected)."
+    )
+    revenue_shipped = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Of it, orders shipped or completed."
+    )
     average_order_value = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
 
 

@@ -1,5 +1,6 @@
 import django_filters
 
+from aktina.core.filters import StrictBooleanFilter, UtcIsoDateTimeFilter
 from orders.models import Order, Product, Stock
 
 
@@ -8,7 +9,7 @@ class ProductFilter(django_filters.FilterSet):
     sku = django_filters.CharFilter(lookup_expr="iexact")
     min_price = django_filters.NumberFilter(field_name="unit_price", lookup_expr="gte")
     max_price = django_filters.NumberFilter(field_name="unit_price", lookup_expr="lte")
-    in_stock = django_filters.BooleanFilter(method="filter_in_stock")
+    in_stock = StrictBooleanFilter(method="filter_in_stock")
 
     class Meta:
         model = Product
@@ -27,8 +28,8 @@ class ProductFilter(django_filters.FilterSet):
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Order.Status.choices)
     priority = django_filters.ChoiceFilter(choices=Order.Priority.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     created_on = django_filters.DateFilter(field_name="created_at", lookup_expr="date")
 
     class Meta:

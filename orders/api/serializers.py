@@ -40,15 +40,37 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer: DRF's takes "2", 2.0 and true as numbers."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON true or false: DRF's takes "true", "yes", 1."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 # --- orders: input --------------------------------------------------------------------------
 class OrderLineInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    items = OrderLineInputSerializer(many=True, allow_empty=False)
-    auto_approve = serializers.BooleanField(default=False)
+    items = OrderLineInputSerializer(
+        many=True,
+        allow_empty=False,
+        help_text="At most ORDER_MAX_LINES lines (100 by default); more is a 400 on `items`.",
+    )
+    auto_approve = StrictBooleanField(default=False)
     priority = serializers.ChoiceField(
         choices=Order.Priority.choices, default=Order.Priority.NORMAL
     )
@@ -79,7 +101,7 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OrderItem
-        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total"]
+        fields = ["id", "sku", "name", "quantity", "unit_price", "line_total", "backorder"]
 
 
 class AllocationSerializer(serializers.ModelSerializer):
@@ -140,8 +162,8 @@ class OrderSerializer(serializers.ModelSerializer):
     )
     items = OrderItemSerializer(many=True, read_only=True)
     label_url = serializers.SerializerMethodField(
-        help_text="The shipping label (HTML), for the order's owner and staff; empty before the "
-        "order has a shipment."
+        help_text="The absolute URL of the shipping label (HTML), for the order's owner and "
+        "staff; empty before the order has a shipment."
     )
 
     class Meta:
@@ -165,11 +187,22 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_label_url(self, order) -> str:
-        return reverse("order-label", kwargs={"pk": order.pk}) if order.tracking_number else ""
+        if not order.tracking_number:
+            return ""
+        path = reverse("order-label", kwargs={"pk": order.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class OrderDetailSerializer(OrderSerializer):
     items = OrderItemDetailSerializer(many=True, read_only=True)
+    approved_by = serializers.CharField(
+        source="approved_by.username",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The username of the manager who approved it; null if approved automatically.",
+    )
     timeline = StatusChangeSerializer(source="status_changes", many=True, read_only=True)
     jobs = serializers.SerializerMethodField()
 
@@ -218,7 +251,18 @@ class StockSerializer(serializers.ModelSerializer):
 class StockReceiveSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     warehouse = serializers.CharField(max_length=32, help_text="Warehouse code.")
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        help_text="At most STOCK_RECEIVE_MAX units per receipt (100 000 by default).",
+    )
+    reference = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The delivery's reference (purchase order, delivery note), kept with it.",
+    )
 
     def validate_sku(self, value):
         if not Product.objects.filter(sku=value).exists():

@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,12 +8,12 @@ from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializ
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from aktina.core.api import Conflict, client_error_response
+from aktina.core.api import Conflict, HasPerm, client_error_response
 from aktina.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aktina.core.idempotency import idempotent_response
 from orders.api.filters import OrderFilter, ProductFilter, StockFilter
@@ -51,23 +52,28 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
+    permission_classes = [permissions.IsAuthenticated, HasPerm.of("orders.view_product")]
     ordering_fields = ["sku", "name", "unit_price", "quantity_available", "max_orderable"]
 
     def get_queryset(self):
         return product_list()
 
 
-class HasPerm(permissions.BasePermission):
-    """`HasPerm.of("orders.view_stock")`: a model permission, granted by the user's role."""
-
-    perm = ""
-
-    @classmethod
-    def of(cls, perm: str):
-        return type(f"HasPerm_{perm}", (cls,), {"perm": perm})
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.has_perm(self.perm))
+def _label_not_ready(order: Order) -> str:
+    """When the label will exist, in words, for an order that has none yet."""
+    minutes = max(1, round(settings.ORDER_LABEL_DELAY_SECONDS / 60))
+    waiting = {
+        Order.Status.FULFILLING: f"it is generated about {minutes} minutes after fulfilment "
+        "started",
+        Order.Status.APPROVED: "the order is approved and waits for fulfilment; the label "
+        f"follows about {minutes} minutes after fulfilment starts",
+    }.get(order.status)
+    if waiting is None:
+        if order.status in {Order.Status.PENDING, Order.Status.AWAITING_APPROVAL}:
+            waiting = "the order must be approved and fulfilled first"
+        else:
+            waiting = "this order will not ship, so it will have no label"
+    return f"No label yet: the order is {order.status}; {waiting}."
 
 
 def conflict(exc: InvalidTransition) -> Conflict:
@@ -106,7 +112,8 @@ class OrderViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Orders: customers see and place their own; staff see all."""
+    """Orders: placing needs orders.add_order; everything else orders.view_order, over the
+    caller's own orders, or everyone's with orders.view_all_orders."""
 
     queryset = Order.objects.none()  # for the schema; get_queryset scopes by user
     filterset_class = OrderFilter
@@ -117,6 +124,10 @@ class OrderViewSet(
         if self.action in {"retrieve", "label"}:
             return order_detail_queryset(user=self.request.user)
         return order_list(user=self.request.user)
+
+    def get_permissions(self):
+        perm = "orders.add_order" if self.action == "create" else "orders.view_order"
+        return [permissions.IsAuthenticated(), HasPerm.of(perm)()]
 
     def get_serializer_class(self):
         return {
@@ -148,12 +159,13 @@ class OrderViewSet(
             priority=data["priority"],
         )
         order = order_list(user=request.user).get(pk=order.pk)
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+        data = OrderSerializer(order, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, *args, **kwargs):
         order = self.get_object()
         runs = order_job_runs(order=order)
-        if not request.user.is_staff:
+        if not request.user.has_perm("jobs.view_jobrun"):
             # Job errors are for operators: exception text can quote internals (hosts, SQL).
             for run in runs:
                 run.last_error = ""
@@ -166,7 +178,7 @@ class OrderViewSet(
         """The printable shipping label (HTML) of an order with a shipment: its owner and staff."""
         order = self.get_object()
         if not order.tracking_number:
-            raise Http404("This order has no shipment yet.")
+            raise NotFound(_label_not_ready(order), code="label_not_ready")
         return HttpResponse(render_to_string("orders/label.html", {"order": order}, request))
 
     def _act(self, request, service, **kwargs):
@@ -176,7 +188,7 @@ class OrderViewSet(
         except InvalidTransition as exc:
             raise conflict(exc) from exc
         order = order_list(user=request.user).get(pk=order.pk)
-        return Response(OrderSerializer(order).data)
+        return Response(OrderSerializer(order, context=self.get_serializer_context()).data)
 
     def _require(
         self, request, perm: str, message: str = "Managers approve and reject orders."
@@ -267,6 +279,6 @@ class StockReceiveView(GenericAPIView):
     def post(self, request):
         serializer = StockReceiveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stock = stock_receive(**serializer.validated_data)
+        stock = stock_receive(**serializer.validated_data, received_by=request.user)
         stock = stock_list().get(pk=stock.pk)
         return Response(StockSerializer(stock).data)

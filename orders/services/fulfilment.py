@@ -151,7 +151,9 @@ def orders_shortage_requeue(*, product: Product, after_id: int = 0, limit: int) 
 
 
 def order_shipment_create(*, order: Order) -> Order:
-    """Ask the carrier for a tracking number and label (no status change).
+    """Ask the carrier for a tracking number and label, then record it and ship the order in
+    one transaction: a worker that dies in between leaves no recorded shipment (the retry gets
+    the same shipment back through the idempotency key), never a fulfilling order with a label.
 
     The carrier call happens outside any transaction (no row lock is held across a network
     call) and carries an idempotency key derived from the order, so a repeated call returns the
@@ -172,7 +174,7 @@ def order_shipment_create(*, order: Order) -> Order:
             order.tracking_number = shipment.tracking_number
             order.label_url = shipment.label_url
             order.save(update_fields=["carrier", "tracking_number", "label_url", "updated_at"])
-            return order
+            return order_ship(order=order)
         ours = order.tracking_number == shipment.tracking_number
     if not ours:
         # After the lock is gone: voiding is another network call.

@@ -8,6 +8,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, IntegerField, Max, Value
+from django.db.models.functions import Coalesce
 
 from orders import signals
 from orders.models import Order, OrderItem, OrderStatusChange, Product
@@ -60,11 +62,19 @@ def _clean_items(items) -> list[tuple[Product, int]]:
             )
             continue
         wanted[sku] = wanted.get(sku, 0) + quantity
-        if wanted[sku] > MAX_QUANTITY:
+        limit = min(MAX_QUANTITY, settings.ORDER_MAX_LINE_QUANTITY)
+        if wanted[sku] > limit:
             errors.setdefault(f"items.{i}.quantity", []).append(
-                f"Quantity of {sku} may be at most {MAX_QUANTITY}."
+                f"Quantity of {sku} may be at most {limit} per order (ORDER_MAX_LINE_QUANTITY)."
             )
-    products = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted))}
+    # max_orderable in the same statement: a line above it is placed as a back-order, and says so.
+    free = F("stocks__quantity") - F("stocks__quantity_allocated")
+    products = {
+        p.sku: p
+        for p in Product.objects.filter(sku__in=list(wanted)).annotate(
+            max_orderable=Coalesce(Max(free), Value(0), output_field=IntegerField())
+        )
+    }
     first_line = {}
     for i, line in enumerate(items):
         if isinstance(line, dict) and isinstance(line.get("sku"), str):
@@ -116,7 +126,13 @@ def order_create(
             )
             OrderItem.objects.bulk_create(
                 [
-                    OrderItem(order=order, product=p, quantity=q, unit_price=p.unit_price)
+                    OrderItem(
+                        order=order,
+                        product=p,
+                        quantity=q,
+                        unit_price=p.unit_price,
+                        backorder=q > p.max_orderable,
+                    )
                     for p, q in lines
                 ]
             )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -13,11 +14,22 @@ from orders.services.common import MAX_QUANTITY
 
 
 @transaction.atomic
-def stock_receive(*, sku: str, warehouse: str | Warehouse, quantity: int) -> Stock:
-    """Units arrive at a warehouse; orders short of the product are re-queued (`stock_received`)."""
+def stock_receive(
+    *,
+    sku: str,
+    warehouse: str | Warehouse,
+    quantity: int,
+    received_by=None,
+    reference: str = "",
+) -> Stock:
+    """Units arrive at a warehouse, recorded (who, when, how many, the delivery's reference) as
+    a receipt adjustment; orders short of the product are re-queued (`stock_received`)."""
     whole = isinstance(quantity, int) and not isinstance(quantity, bool)
-    if not whole or not 0 < quantity <= MAX_QUANTITY:
-        raise ValidationError({"quantity": f"Receive between 1 and {MAX_QUANTITY} units."})
+    limit = min(MAX_QUANTITY, settings.STOCK_RECEIVE_MAX)
+    if not whole or not 0 < quantity <= limit:
+        raise ValidationError(
+            {"quantity": f"Receive between 1 and {limit} units per receipt (STOCK_RECEIVE_MAX)."}
+        )
     product = Product.objects.filter(sku=sku).first()
     if product is None:
         raise ValidationError({"sku": f"Unknown sku {sku!r}."})
@@ -28,6 +40,13 @@ def stock_receive(*, sku: str, warehouse: str | Warehouse, quantity: int) -> Sto
         warehouse = found
     stock, _ = Stock.objects.get_or_create(product=product, warehouse=warehouse)
     Stock.objects.filter(pk=stock.pk).update(quantity=F("quantity") + quantity)
+    StockAdjustment.objects.create(
+        stock=stock,
+        kind=StockAdjustment.Kind.RECEIPT,
+        delta=quantity,
+        reason=f"Received{': ' + reference.strip() if reference.strip() else ''}",
+        actor=received_by,
+    )
     stock.refresh_from_db()
     signals.stock_received.send(sender=Stock, stock=stock, quantity=quantity)
     return stock

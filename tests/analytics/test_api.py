@@ -76,9 +76,11 @@ def test_dashboard_figures(as_user, make_user, locmem_cache):
         "orders": 2,
         "orders_booked": 1,
         "revenue": "30.00",
+        "revenue_shipped": "0.00",  # booked, not shipped
     }
     assert body["totals"]["last_30_days"] == {
-        "orders": 2, "orders_booked": 1, "revenue": "30.00", "average_order_value": "30.00",
+        "orders": 2, "orders_booked": 1, "revenue": "30.00", "revenue_shipped": "0.00",
+        "average_order_value": "30.00",
     }  # fmt: skip
     assert body["totals"]["last_90_days"]["revenue"] == "40.00"
     funnel = {s["status"]: s["orders"] for s in body["status_funnel"]}
@@ -100,8 +102,9 @@ def test_rebuild_after_invalidation_uses_a_fixed_number_of_queries(
     client = as_user(make_user(roles.MANAGER))
     seed(5)
     cache.delete(DASHBOARD_CACHE_KEY)
-    # daily rows, funnel, lead-time sample, top products, top customers (no job-layer reads)
-    with django_assert_num_queries(5):
+    # daily rows, funnel, lead-time sample, top products, top customers (no job-layer reads),
+    # and the manager's permissions (user, groups) the first time they are checked
+    with django_assert_num_queries(7):
         assert client.get(URL).status_code == 200
     with django_assert_num_queries(0):
         assert client.get(URL).status_code == 200

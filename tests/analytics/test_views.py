@@ -11,10 +11,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/queues/"])
-def test_pages_send_non_staff_to_the_admin_login(client, make_user, url):
+def test_pages_send_anonymous_to_the_login_and_refuse_users_without_the_permission(
+    client, make_user, url
+):
     assert client.get(url).url.startswith(f"/admin/login/?next={url}")
     client.force_login(make_user(roles.CUSTOMER))
-    assert client.get(url).url.startswith("/admin/login/")
+    assert client.get(url).status_code == 403
+    client.force_login(make_user(is_staff=True))  # is_staff alone grants nothing
+    assert client.get(url).status_code == 403
 
 
 def test_business_dashboard_shows_figures_and_charts(client, make_user):

@@ -211,11 +211,9 @@ def test_validation_errors_of_the_order_body_match_the_schema(schema):
 def test_a_service_validation_error_has_the_same_shape(schema, settings):
     """The service (not the serializer) rejects two lines of one sku adding up past the
     maximum: once `{"items": ["Line 2: ..."]}`, now the one shape, `attr` naming the line."""
-    from orders.services import MAX_QUANTITY
-
     world = World()
     client = world.client(world.root)
-    half = MAX_QUANTITY // 2 + 1
+    half = settings.ORDER_MAX_LINE_QUANTITY // 2 + 1
     lines = {"items": [{"sku": "SKU-A", "quantity": half}, {"sku": "SKU-A", "quantity": half}]}
     response = client.post("/api/orders/", lines, format="json")
     assert response.status_code == 400

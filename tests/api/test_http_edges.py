@@ -157,8 +157,12 @@ def test_run_script_exits_non_zero_when_the_port_is_taken(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_body_helper_is_the_order_shape():
-    assert body(("A", 1)) == {"items": [{"sku": "A", "quantity": 1}]}
+@pytest.mark.django_db
+def test_the_body_helper_places_the_order_it_describes(as_user, customer, stock):
+    """The helper the edge cases build on: the server reads its body as the lines it names."""
+    response = as_user(customer).post("/api/orders/", body(("SKU-A", 3)), format="json")
+    assert response.status_code == 201
+    assert [(i["sku"], i["quantity"]) for i in response.json()["items"]] == [("SKU-A", 3)]
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
+from aktina.core import roles
 from aktina.jobs.counters import counters_add
 from aktina.jobs.models import JobRun
 from aktina.jobs.sweeper import sweep
@@ -56,12 +57,20 @@ def test_an_empty_metrics_token_lets_no_bearer_in(client, settings):
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer x").status_code == 401
 
 
-def test_a_staff_token_and_a_staff_session_may_scrape(client):
+def test_a_token_and_a_session_with_jobs_view_jobrun_may_scrape(client, make_user):
+    operator = make_user(roles.OPERATIONS)
+    token = Token.objects.create(user=operator)
+    assert scrape(client, HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.force_login(operator)
+    assert scrape(client)
+
+
+def test_is_staff_alone_may_not_scrape(client):
     staff = UserFactory(is_staff=True)
     token = Token.objects.create(user=staff)
-    assert scrape(client, HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 403
     client.force_login(staff)
-    assert scrape(client)
+    assert client.get("/metrics").status_code == 403
 
 
 def test_scrape_reports_the_ledger_by_queue_and_job(client):

@@ -86,18 +86,11 @@ def test_anonymous_users_get_401(api):
         assert api.get(url).status_code == 401
 
 
-def test_customers_see_the_segment_summary_but_no_member_forecast_or_run(as_user, customer):
-    run = make_run()
+def test_customers_see_no_segments_forecasts_or_runs(as_user, customer):
+    # Business-wide data (the run's metrics, segment sizes) is staff data (issue 19).
+    make_run()
     client = as_user(customer)
-
-    body = client.get("/api/ml/segments/").json()
-
-    assert body["run"]["id"] == run.pk
-    assert [(s["name"], s["size"]) for s in body["segments"]] == [
-        ("champions", 2),
-        ("hibernating", 1),
-    ]
-    assert body["customers"] is None
+    assert client.get("/api/ml/segments/").status_code == 403
     assert client.get("/api/ml/forecasts/").status_code == 403
     assert client.get("/api/ml/runs/").status_code == 403
 
@@ -197,10 +190,11 @@ def test_list_endpoints_run_a_fixed_number_of_queries(
     as_user, make_user, django_assert_num_queries
 ):
     make_run(customers=12, products=12)
-    client = as_user(make_user(roles.MANAGER))
+    client = as_user(make_user(roles.OPERATIONS))
 
-    # Cold caches: the run and its profiles / forecasts once, then members (count + page).
-    with django_assert_num_queries(4):
+    # Cold caches: the run and its profiles / forecasts once, then members (count + page),
+    # and the operator's permissions (user, groups) once.
+    with django_assert_num_queries(6):
         assert client.get("/api/ml/segments/").status_code == 200
     with django_assert_num_queries(2):
         assert client.get("/api/ml/segments/").status_code == 200

@@ -76,8 +76,10 @@ def test_an_unknown_sku_is_an_error_and_nothing_is_imported(csv_file, db):
     Product.objects.create(sku="SKU-NEW", name="Known", unit_price=Decimal("9.99"))
     path = csv_file(GOOD)
 
-    with pytest.raises(CommandError, match="1 sku\\(s\\) not in the catalogue: SKU-OTHER"):
-        run("import_orders", path)
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 invalid row"):
+        call_command("import_orders", path, stdout=StringIO(), stderr=err)
+    assert f"{path}:4: sku 'SKU-OTHER' is not in the catalogue" in err.getvalue()
 
     assert not Order.objects.exists()
     assert Product.objects.count() == 1
@@ -180,7 +182,8 @@ def test_import_orders_reports_every_bad_row_and_writes_nothing(csv_file, catalo
         run("import_orders", path)
     assert not Order.objects.exists()
 
-    result = manage("import_orders", path)
+    # A process of its own, on the development database: its catalogue is not the test's.
+    result = manage("import_orders", path, "--create-products")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert (
@@ -224,3 +227,49 @@ def test_import_orders_missing_file_is_one_line_and_non_zero(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "cannot read" in result.stderr
+
+
+# --- issue 19 §3: rows that crashed the import, and problems the first run did not report ---
+CRASHERS = (
+    HEADER
+    + "1,0001-01-01T00:00:00+23:59,SKU-A,1,1.00\n"  # the offset, and before year 1 in UTC
+    + "1,0001-01-01T00:00:00+15:00,SKU-A,1,1.00\n"  # before year 1 once in UTC
+    + "2,2024-03-01T10:00:00+20:00,SKU-A,1,1.00\n"  # an offset PostgreSQL cannot store
+    + "3,2024-03-01,SKU-\x00A,1,1.00\n"  # NUL: PostgreSQL refuses it in text
+    + "4,2024-03-01,SKU-A,2147483647,9999999999.99\n"  # the line total overflows the order's
+    + "5,2024-03-01,SKU-A,1,1.00\n"
+)
+
+
+def test_rows_that_crashed_the_import_are_invalid_rows_with_their_line(csv_file, catalogue):
+    path = csv_file(CRASHERS)
+    err = StringIO()
+    with pytest.raises(CommandError, match="5 invalid row"):
+        call_command("import_orders", path, stdout=StringIO(), stderr=err)
+    lines = err.getvalue().strip().splitlines()
+    assert [line.split(":")[1] for line in lines] == ["2", "3", "4", "5", "6"]
+    assert "offset" in lines[0]
+    assert "out of range" in lines[1]
+    assert "offset" in lines[2]
+    assert "control character" in lines[3]
+    assert "total" in lines[4]
+    assert not Order.objects.exists()
+
+
+def test_skip_invalid_skips_the_rows_that_crashed(csv_file, catalogue):
+    out, err = run("import_orders", csv_file(CRASHERS), "--skip-invalid")
+    assert "Imported 1 lines as 1 completed orders" in out
+    assert len(err.strip().splitlines()) == 5
+    assert Order.objects.get().total_amount == Decimal("1.00")
+
+
+def test_the_first_run_reports_unknown_skus_as_rows_skip_invalid_will_skip(csv_file, catalogue):
+    text = HEADER + "1,2024-03-01,SKU-A,1,1.00\n" + "2,2024-03-01,SKU-NOPE,1,1.00\n"
+    path = csv_file(text)
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 invalid row"):
+        call_command("import_orders", path, stdout=StringIO(), stderr=err)
+    assert f"{path}:3: sku 'SKU-NOPE' is not in the catalogue" in err.getvalue()
+    out, _ = run("import_orders", path, "--skip-invalid")
+    assert "Imported 1 lines as 1 completed orders" in out
+    assert "skipped 1 invalid rows" in out

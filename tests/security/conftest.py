@@ -1,13 +1,16 @@
 """Shared cast for the security tests: one user per role, real objects owned by `customer`."""
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from aktina.core import roles
+from aktina.jobs.models import JobRun
 from aktina.notifications.services import notification_send
 from orders.models import Order, Product, Stock, Warehouse
 from tests.factories import OrderFactory, OrderItemFactory, ProductFactory, StockFactory
@@ -21,6 +24,8 @@ ROLES = (
     "inventory_manager",
     "operations",
     "superuser",
+    "staff_no_perms",
+    "no_role",
 )
 PASSWORD = "pw-for-tests-1"
 
@@ -36,6 +41,10 @@ def people(make_user, superuser) -> dict:
         "inventory_manager": make_user(roles.INVENTORY_MANAGER, username="ivan"),
         "operations": make_user(roles.OPERATIONS, username="otto"),
         "superuser": superuser,
+        # is_staff and nothing else: opens the admin's login page, grants no data.
+        "staff_no_perms": make_user(username="stan", is_staff=True),
+        # Signed in, in no role: may not even place an order.
+        "no_role": make_user(username="nora"),
     }
 
 
@@ -61,6 +70,8 @@ class World:
     stock: Stock
     order: Order
     notification: object
+    failed_run: object
+    queued_run: object
 
 
 @pytest.fixture
@@ -77,4 +88,13 @@ def world(people) -> World:
     notification = notification_send(
         recipient=people["customer"], kind="order_placed", subject="Your order", order=order
     )
-    return World(stock.product, stock.warehouse, stock, order, notification)
+    now = timezone.now()
+    failed_run = JobRun.objects.create(
+        job_name="tests.security.failed", queue="default", status=JobRun.Status.FAILED,
+        created_at=now, available_at=now, finished_at=now,
+    )  # fmt: skip
+    queued_run = JobRun.objects.create(
+        job_name="tests.security.queued", queue="default", status=JobRun.Status.QUEUED,
+        created_at=now, available_at=now + dt.timedelta(hours=1),
+    )  # fmt: skip
+    return World(stock.product, stock.warehouse, stock, order, notification, failed_run, queued_run)

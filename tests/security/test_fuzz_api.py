@@ -20,7 +20,15 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
 MAX_EXAMPLES = 12
-FUZZ_ROLES = ("customer", "manager", "inventory_manager", "operations", "superuser")
+FUZZ_ROLES = (
+    "customer",
+    "manager",
+    "inventory_manager",
+    "operations",
+    "superuser",
+    "staff_no_perms",
+    "no_role",
+)
 
 schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 schema.config.generation.update(

@@ -25,11 +25,13 @@ def rates(settings, monkeypatch):
     return set_rates
 
 
-def test_the_defaults_throttle_both_scopes(settings):
-    configured = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert configured["auth"]
-    assert configured["order_create"]
-    assert configured == ScopedRateThrottle.THROTTLE_RATES
+def test_the_default_rate_throttles_the_token_endpoint(people):
+    """THROTTLE_AUTH's default (20/min) with nothing patched: request 21 is refused, even with
+    the right password (successes count; failures hit the lockout first)."""
+    api = APIClient()
+    right = {"username": "alice", "password": PASSWORD}
+    codes = [api.post(TOKEN, right).status_code for _ in range(21)]
+    assert codes == [200] * 20 + [429]
 
 
 def test_token_endpoint_returns_429_past_the_rate(rates, people):

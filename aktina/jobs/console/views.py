@@ -1,5 +1,5 @@
-"""The console's pages: the live queue page and monitored tags. Staff read them; writes need
-`jobs.operate_jobs` and a POST."""
+"""The console's pages: the live queue page and monitored tags. Reading them needs
+`jobs.view_jobrun`; writes need staff, `jobs.operate_jobs` and a POST."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from aktina.core.charts import GREEN, RED, stacked_bar_chart
+from aktina.core.pages import page_needs
 from aktina.jobs.console.health import queue_health
 from aktina.jobs.console.tags import TagRefused, monitored_tags_overview, tag_monitor, tag_unmonitor
 from aktina.jobs.pausing import queue_pause, queue_resume
@@ -23,7 +24,7 @@ OPERATE = "jobs.operate_jobs"
 REFRESH_SECONDS = 5
 
 
-@staff_member_required
+@page_needs("jobs.view_jobrun")
 def queues(request):
     """The queue page; an htmx request (its own poll) gets only the live part."""
     context = {
@@ -97,7 +98,7 @@ def queue_resume_view(request, queue: str):
     return redirect("console:queues")
 
 
-@staff_member_required
+@page_needs("jobs.view_jobrun")
 def tags(request):
     return render(
         request,

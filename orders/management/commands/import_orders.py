@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from aktina.core.commands import OneLineErrorsCommand
 from orders.history_csv import REQUIRED_COLUMNS, BadFile, parse_order_history
-from orders.history_import import HistoryImportError, order_history_import
+from orders.history_import import HistoryImportError, order_history_import, skus_unknown
 
 MAX_REPORTED = 1000
 
@@ -56,6 +56,20 @@ class Command(OneLineErrorsCommand):
             raise CommandError(f"{file} is not UTF-8 text (byte {exc.start})") from exc
         except BadFile as exc:
             raise CommandError(f"{file}: {exc}; nothing imported") from exc
+        if not create_products:
+            # Reported with the other bad rows, so the first run names every row that
+            # --skip-invalid will leave out.
+            unknown = skus_unknown({line.sku for line in good})
+            bad = sorted(
+                bad
+                + [
+                    (line.line, f"sku {line.sku!r} is not in the catalogue (add it, or "
+                     "use --create-products)")
+                    for line in good
+                    if line.sku in unknown
+                ]
+            )  # fmt: skip
+            good = [line for line in good if line.sku not in unknown]
         for line, reason in bad[:MAX_REPORTED]:
             self.stderr.write(f"{file}:{line}: {reason}")
         if len(bad) > MAX_REPORTED:

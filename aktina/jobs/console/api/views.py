@@ -20,7 +20,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aktina.core.api import Conflict, client_error_response
+from aktina.core.api import Conflict, HasPerm, client_error_response
 from aktina.jobs.console.api.filters import RunFilter
 from aktina.jobs.console.api.serializers import QueueSerializer, RunDetailSerializer, RunSerializer
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
@@ -33,17 +33,6 @@ VIEW, OPERATE = "jobs.view_jobrun", "jobs.operate_jobs"
 NOT_CHANGEABLE = client_error_response(
     "The run's status does not allow this (code `run_not_changeable`; the detail says why)."
 )
-
-
-class HasPerm(permissions.BasePermission):
-    perm = ""
-
-    @classmethod
-    def of(cls, perm: str):
-        return type(f"HasPerm_{perm}", (cls,), {"perm": perm})
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.has_perm(self.perm))
 
 
 def _operate(request) -> None:
