@@ -26,7 +26,7 @@ class _Env(environ.Env):
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
-        except (ValueError, TypeError, ArithmeticError) as exc:
+        except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
             kind = getattr(cast, "__name__", None) or type(cast).__name__
             raise ImproperlyConfigured(
                 f"{var}={self.ENVIRON.get(var)!r} is not a valid {kind}"
@@ -48,6 +48,24 @@ class _Env(environ.Env):
 
 
 env = _Env()
+
+# DRF's throttle periods, by the first letter it reads.
+_RATE_PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+
+def _rate(var: str, default: str) -> str:
+    """A throttle rate like `20/min`, checked at start-up: DRF would only parse it on the first
+    throttled request, and then answer every such request with a 500."""
+    value = env.str(var, default=default)
+    count, _, period = value.partition("/")
+    word = _RATE_PERIODS.get(period[:1], "")
+    if not (count.isdigit() and word and (word.startswith(period) or period == f"{word}s")):
+        raise ImproperlyConfigured(
+            f"{var}={value!r} is not a rate like 20/min (a count, then /s, /min, /hour or /day)"
+        )
+    return value
+
+
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -252,8 +270,8 @@ REST_FRAMEWORK = {
     # The client address for throttles: REMOTE_ADDR unless proxies are declared (above).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
-        "auth": env.str("THROTTLE_AUTH", default="20/min"),
-        "order_create": env.str("THROTTLE_ORDER_CREATE", default="600/min"),
+        "auth": _rate("THROTTLE_AUTH", "20/min"),
+        "order_create": _rate("THROTTLE_ORDER_CREATE", "600/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -457,3 +475,7 @@ QUEUE_WAIT_ALERT_SECONDS = env.int("QUEUE_WAIT_ALERT_SECONDS", default=300)
 QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE = env.dict(
     "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE", cast={"value": int}, default={}
 )
+if _unknown := sorted(set(QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE) - set(JOBS_QUEUES)):
+    raise ImproperlyConfigured(
+        f"QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE names unknown queues: {_unknown}"
+    )

@@ -110,3 +110,20 @@ def test_every_environment_variable_the_settings_read_is_in_env_example():
     example = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
     assert sorted(read - listed) == []
+
+
+@pytest.mark.parametrize("rate", ["abc", "5/fortnight", "/min", "5/"])
+def test_a_throttle_rate_drf_cannot_parse_is_refused_at_start_up(rate):
+    # DRF parses a rate only on the first throttled request, which then answers 500.
+    out = _settings_with({"THROTTLE_AUTH": rate}, "1")
+    assert out.startswith("ERROR")
+    assert "THROTTLE_AUTH" in out
+    for good in ("20/min", "5/s", "100/hour", "1000/day", "3/minutes"):
+        assert _settings_with({"THROTTLE_AUTH": good}, "1") == "1"
+
+
+@pytest.mark.parametrize("value", ["urgent", "nope=30"])
+def test_queue_wait_overrides_are_pairs_of_known_queues(value):
+    out = _settings_with({"QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE": value}, "1")
+    assert out.startswith("ERROR")
+    assert "QUEUE_WAIT_ALERT_SECONDS_BY_QUEUE" in out
