@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
 logger = logging.getLogger("aktina.jobs")
 
 SWEEP_SCHEDULE = "aktina-jobs-sweep"
@@ -15,28 +13,18 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
     from django_q.conf import Conf
 
     from aktina.jobs.queues import queues_served_by
-    from aktina.jobs.sweeper import sweeper_thread_start
 
     # qcluster refuses a cluster that serves no queue, so `served` is never empty here.
     served = queues_served_by(Conf.CLUSTER_NAME)
     logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
-    # The thread's first sweep runs now, beside the worker's first task rather than before it.
-    sweeper_thread_start()
 
 
 def schedules_ensure() -> None:
-    """Create or update the sweeper's django-q2 schedule; idempotent."""
+    """Remove the sweeper's old django-q2 schedule: every cluster's guard loop sweeps now (one
+    sweeper per cluster); idempotent."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=SWEEP_SCHEDULE,
-        defaults={
-            "func": "aktina.jobs.sweeper.sweep",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": max(1, settings.JOBS_SWEEP_SECONDS // 60),
-            "repeats": -1,
-        },
-    )
+    Schedule.objects.filter(name=SWEEP_SCHEDULE).delete()
 
 
 def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
