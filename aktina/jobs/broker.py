@@ -18,6 +18,7 @@ becomes a run of `DjangoQTask`, so raw tasks are ledger rows too (one table for 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -83,17 +84,15 @@ class Listener:
                 self.conn.execute(f"LISTEN {CHANNEL}")
             for _ in self.conn.notifies(timeout=seconds, stop_after=1):
                 break
-        except Exception:  # noqa: BLE001 - polling still delivers; reconnect next time
+        except Exception:
             logger.warning("LISTEN %s failed; polling meanwhile", CHANNEL, exc_info=True)
             self.close()
             time.sleep(seconds)
 
     def close(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.conn.close()
-            except Exception:  # noqa: BLE001
-                pass
             self.conn = None
 
 

@@ -35,4 +35,4 @@ class RunFailedHooksJob(Job):
         run_failed_hooks_call(run=ended, exc=error(ended.last_error))
 
 
-assert RunFailedHooksJob.job_name == FAILED_HOOKS_JOB  # noqa: S101 - lifecycle finds it by name
+assert RunFailedHooksJob.job_name == FAILED_HOOKS_JOB

@@ -2,8 +2,8 @@
 
 Runs every JOBS_SWEEP_SECONDS in each cluster's guard loop (aktina.jobs.sentinel): one sweeper
 per cluster. Leases only bound runs claimed outside a cluster (`perform`); a cluster's runs are
-kept by its heartbeat instead (aktina.jobs.processes). Delays need no sweep (the broker delivers a run once `available_at`
-passes) and nothing needs re-sending (the ledger is the queue). Every step is a conditional
+kept by its heartbeat instead (aktina.jobs.processes). Delays need no sweep (the broker claims a
+run once `available_at` passes) and nothing needs re-sending (the ledger is the queue). Every step is a conditional
 update, so any number of sweepers may run at once, and "now" is the database's clock, so a
 sweeper on a host whose clock runs ahead cannot expire a live lease.
 """
@@ -11,6 +11,7 @@ sweeper on a host whose clock runs ahead cannot expire a live lease.
 from __future__ import annotations
 
 import logging
+
 from django.conf import settings
 
 from aktina.jobs.clock import db_now
