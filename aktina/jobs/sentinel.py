@@ -115,15 +115,24 @@ class ResilientSentinel(q_cluster.Sentinel):
     process_id: int | None = None
     _next_beat: float = 0
     _next_sweep: float = 0
+    _terminated = False
 
     # --- start ----------------------------------------------------------------------------------
     def start(self):
         # SIGTERM to this process (systemd signals the whole group) stops the cluster cleanly;
         # SIGINT is the parent's to relay (django-q2 ignores it here already).
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        # A flag, not stop_event.set(): the handler may interrupt stop_event.wait() in the guard
+        # loop, which holds the event's lock (set() would wait for it for ever).
+        signal.signal(signal.SIGTERM, self._terminate)
         self._register()
         db.connections.close_all()  # nothing shared with the children forked next
         super().start()
+
+    def _terminate(self, signum, frame) -> None:
+        self._terminated = True
+
+    def _stopping(self) -> bool:
+        return self._terminated or self.stop_event.is_set()
 
     def _register(self) -> None:
         row = process_register(
@@ -175,7 +184,7 @@ class ResilientSentinel(q_cluster.Sentinel):
         Stat(self).save()
         counter = 0
         cycle = Conf.GUARD_CYCLE
-        while not self.stop_event.is_set():
+        while not self._stopping():
             casualties = self._deaths_that_may_hold_a_lock()
             if casualties:
                 self.reset(casualties, why="killed by a signal")
@@ -189,7 +198,7 @@ class ResilientSentinel(q_cluster.Sentinel):
                 counter = 0
                 q_cluster.scheduler(broker=self.broker)
             Stat(self).save()
-            if self.stop_event.wait(cycle):
+            if self.stop_event.wait(cycle) or self._terminated:
                 break
         self.stop()
 
@@ -356,7 +365,8 @@ class ResilientSentinel(q_cluster.Sentinel):
         _drain(self.task_queue)
         # Straight into the pipe: every other writer is dead, and a lock one of them held
         # would block the queue's own feeder thread (and this process's exit) for ever.
-        self.result_queue._writer.send_bytes(ForkingPickler.dumps("STOP"))
+        if self.result_queue._sem.acquire(False):  # what put() takes, so get() may release it
+            self.result_queue._writer.send_bytes(ForkingPickler.dumps("STOP"))
         _wait_until(lambda: not self.monitor.is_alive(), COMPLETER_STOP_SECONDS)
         if self.monitor.is_alive():
             logger.warning("cluster %s: the completer did not stop in time", Conf.CLUSTER_NAME)

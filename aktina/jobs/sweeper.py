@@ -4,8 +4,8 @@ Runs every JOBS_SWEEP_SECONDS in each cluster's guard loop (aktina.jobs.sentinel
 per cluster. Leases only bound runs claimed outside a cluster (`perform`); a cluster's runs are
 kept by its heartbeat instead (aktina.jobs.processes). Delays need no sweep (the broker claims a
 run once `available_at` passes) and nothing needs re-sending (the ledger is the queue). Every
-step is a conditional update, so any number of sweepers may run at once, and "now" is the database's clock, so a
-sweeper on a host whose clock runs ahead cannot expire a live lease.
+step is a conditional update, so any number of sweepers may run at once, and "now" is the
+database's clock, so a sweeper on a host whose clock runs ahead cannot expire a live lease.
 """
 
 from __future__ import annotations

@@ -99,11 +99,12 @@ def perform_claimed(run: JobRun) -> Outcome:
     cell = current_run
     if cell is not None:
         cell.value = run.pk
-    try:
-        return execute(run, defer_success=True)
-    finally:
-        if cell is not None:
-            cell.value = 0
+    outcome = execute(run, defer_success=True)
+    # Cleared only on return: after sys.exit, django-q2's timeout or any other BaseException the
+    # cell still names the run, and the guard loop hands it back.
+    if cell is not None:
+        cell.value = 0
+    return outcome
 
 
 def execute(run: JobRun, *, defer_success: bool = False) -> Outcome:

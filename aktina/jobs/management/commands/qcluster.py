@@ -5,6 +5,7 @@ seconds of SIGTERM or SIGINT to the process group (what systemd and Ctrl-C send)
 aktina.jobs comes before django_q in INSTALLED_APPS, so this command is the `qcluster`.
 """
 
+import faulthandler
 import os
 import signal
 import time
@@ -66,6 +67,8 @@ class Command(QClusterCommand):
                 f"cluster {name!r} serves no queue; the clusters are {', '.join(clusters)} "
                 "(a queue gets its own cluster through JOBS_DEDICATED_QUEUES)"
             )
+        # `kill -USR1 <pid>` prints where each thread of that cluster process is (stderr).
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         os.environ["Q_CLUSTER_NAME"] = name
         os.environ[BOOT_ENV] = uuid.uuid4().hex[:12]
         sentinel.install()
@@ -84,8 +87,10 @@ class Command(QClusterCommand):
         cluster.start()
         while not stopping and cluster.sentinel.is_alive():
             time.sleep(0.1)
-        if cluster.stop_event is not None:
-            cluster.stop_event.set()
+        # A signal rather than stop_event.set(): the event's lock may be held by a process that
+        # the same group signal has just killed.
+        if cluster.sentinel.is_alive():
+            os.kill(cluster.sentinel.pid, signal.SIGTERM)
         cluster.sentinel.join(settings.JOBS_SHUTDOWN_GRACE_SECONDS + STOP_MARGIN_SECONDS)
         if cluster.sentinel.is_alive():
             self.stderr.write(f"cluster {name}: the sentinel did not stop in time; killed")
