@@ -305,6 +305,7 @@ LOGGING = {
     },
 }
 
+
 # --- background jobs ------------------------------------------------------------------------
 # Named queues of the job layer. Each may run as its own django-q2 cluster
 # (`manage.py qcluster --name <queue>`) once listed in JOBS_DEDICATED_QUEUES; the others are
@@ -326,8 +327,11 @@ JOBS_QUEUES = {
     "order-processing": {"workers": _queue_workers("order-processing", 2), "timeout": 300},
     "notifications": {"workers": _queue_workers("notifications", 2), "timeout": 60},
     "analytics": {"workers": _queue_workers("analytics", 1), "timeout": 120},
-    # Q_WORKERS_ML: the name this setting had before.
-    "ml-processing": {"workers": _queue_workers("ml-processing", 1, "Q_WORKERS_ML"), "timeout": 600},
+    "ml-processing": {
+        # Q_WORKERS_ML: the name this setting had before.
+        "workers": _queue_workers("ml-processing", 1, "Q_WORKERS_ML"),
+        "timeout": 600,
+    },
     "default": {"workers": _queue_workers("default", 2), "timeout": 300},
 }
 _dedicated = env.list("JOBS_DEDICATED_QUEUES", default=[])

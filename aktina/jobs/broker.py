@@ -156,9 +156,7 @@ class LedgerBroker(Broker):
         """Runs claimed by this cluster (running or waiting in its memory)."""
         if self.holder_id is None:
             return 0
-        return JobRun.objects.filter(
-            status=JobRun.Status.RUNNING, holder_id=self.holder_id
-        ).count()
+        return JobRun.objects.filter(status=JobRun.Status.RUNNING, holder_id=self.holder_id).count()
 
     def acknowledge(self, task_id) -> None:
         # The claim and the completion already recorded everything.

@@ -335,9 +335,9 @@ def run_terminate(*, run: JobRun, by: str) -> JobRun:
     the worker running it (as for a timeout) and ends the run cancelled, with the clean-up of
     a failure the job cannot retry (`failed()`, catch, batch). Raises RunNotChangeable unless
     the run is running in a cluster."""
-    asked = JobRun.objects.filter(
-        pk=run.pk, status=Status.RUNNING, holder_id__isnull=False
-    ).update(terminate_requested_by=by[:150] or "?")
+    asked = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, holder_id__isnull=False).update(
+        terminate_requested_by=by[:150] or "?"
+    )
     run.refresh_from_db()
     if not asked:
         raise RunNotChangeable(

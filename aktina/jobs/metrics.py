@@ -29,6 +29,7 @@ from rest_framework.authtoken.models import Token
 
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
+from aktina.jobs.processes import queues_served_alive, queues_unserved
 from aktina.jobs.selectors import QUEUE, queues_active_counts
 
 Status = JobRun.Status
@@ -79,6 +80,7 @@ class LedgerCollector:
         yield from _run_counts(now)
         yield from _recent_runs(now)
         yield from _recovery_counters()
+        yield from _clusters(now)
 
 
 def _run_counts(now: dt.datetime):
@@ -198,6 +200,25 @@ def _histogram(name: str, documentation: str, samples: dict, bounds: tuple):
     return family
 
 
+def _clusters(now: dt.datetime):
+    served = GaugeMetricFamily(
+        "aktina_job_queue_live_clusters",
+        "Live clusters (fresh heartbeat) serving the queue.",
+        labels=["queue"],
+    )
+    unserved = GaugeMetricFamily(
+        "aktina_job_queue_unserved",
+        "1 when the queue has due runs and no live cluster serves it.",
+        labels=["queue"],
+    )
+    nobody = set(queues_unserved())
+    for queue, n in queues_served_alive().items():
+        served.add_metric([queue], n)
+        unserved.add_metric([queue], 1 if queue in nobody else 0)
+    yield served
+    yield unserved
+
+
 def _recovery_counters():
     sweeper = CounterMetricFamily(
         "aktina_job_sweeper_actions",
@@ -207,7 +228,8 @@ def _recovery_counters():
     )
     sentinel = CounterMetricFamily(
         "aktina_job_sentinel_actions",
-        "Sentinel actions (pool resets, runs of killed workers handed back), per cluster.",
+        "Sentinel actions (pool resets, runs of dead workers handed back, runs of dead "
+        "clusters rescued), per cluster.",
         labels=["action", "cluster"],
     )
     for name, label, value in counters_read():

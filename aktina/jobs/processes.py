@@ -17,7 +17,6 @@ import os
 import socket
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Q
 
 from aktina.jobs.clock import db_now
@@ -69,9 +68,9 @@ def runs_rescue(*, now: dt.datetime | None = None) -> int:
             kind=Kind.CLUSTER, last_seen__lt=now - _stale_after()
         ).values_list("pk", "cluster", "host", "pid", "running")
     )
-    rescued = 0
+    rescued = reran = 0
     for pk, cluster, host, pid, running in stale:
-        held = JobRun.objects.filter(holder_id=pk, status=Status.RUNNING).order_by("id")
+        held = list(JobRun.objects.filter(holder_id=pk, status=Status.RUNNING).order_by("id"))
         for run in held:
             counted = run.pk in (running or [])
             run_hand_back(
@@ -83,16 +82,17 @@ def runs_rescue(*, now: dt.datetime | None = None) -> int:
                 ),
                 now=now,
             )
-            rescued += 1
+            reran += counted
+        rescued += len(held)
         logger.warning(
-            "cluster %s (%s pid %s) is gone: handed back %d run(s)", cluster, host, pid, rescued
+            "cluster %s (%s pid %s) is gone: handed back %d run(s)", cluster, host, pid, len(held)
         )
     if stale:
-        with transaction.atomic():
-            JobProcess.objects.filter(pk__in=[s[0] for s in stale]).delete()
+        JobProcess.objects.filter(pk__in=[s[0] for s in stale]).delete()
     # Worker rows of clusters that are gone or that forgot to delete them.
     JobProcess.objects.filter(kind=Kind.WORKER, last_seen__lt=now - _stale_after()).delete()
-    counters_add(group="sentinel", counts={"runs_rescued": rescued})
+    # Runs that were in a worker's hands: they run again (the chaos run reports them).
+    counters_add(group="sentinel", counts={"runs_rescued": reran})
     return rescued
 
 

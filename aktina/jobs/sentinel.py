@@ -249,9 +249,9 @@ class ResilientSentinel(q_cluster.Sentinel):
         """Runs of this cluster an operator asked to stop: kill the worker running each (as a
         timeout does), end the run cancelled."""
         asked = list(
-            JobRun.objects.filter(
-                holder_id=self.process_id, status=Status.RUNNING
-            ).exclude(terminate_requested_by="")
+            JobRun.objects.filter(holder_id=self.process_id, status=Status.RUNNING).exclude(
+                terminate_requested_by=""
+            )
         )
         for run in asked:
             for p in list(self.pool):

@@ -176,14 +176,18 @@ def test_queue_worker_counts_follow_the_queue_names_and_the_old_name_still_works
     out = {}
     for name in ("Q_WORKERS_ML_PROCESSING", "Q_WORKERS_ML"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("Q_WORKERS")}
-        out[name] = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", code],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={**env, name: "5"},
-            timeout=60,
-        ).stdout.strip().splitlines()[-1]
+        out[name] = (
+            subprocess.run(
+                [sys.executable, "manage.py", "shell", "-c", code],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**env, name: "5"},
+                timeout=60,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     assert out == {"Q_WORKERS_ML_PROCESSING": "5", "Q_WORKERS_ML": "5"}
 
 
@@ -311,9 +315,7 @@ def _group_alive(pgid: int) -> bool:
 @pytest.mark.integration
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_to_the_process_group_ends_every_process_within_10_s(
-    live_cluster, tmp_path, signum
-):
+def test_signal_to_the_process_group_ends_every_process_within_10_s(live_cluster, tmp_path, signum):
     cluster = live_cluster(**FAST)
     busy = MarkJob.dispatch(str(tmp_path), "busy", sleep=60)
     with transaction.atomic():
@@ -349,3 +351,24 @@ def test_notify_wakes_an_idle_cluster_before_its_poll(live_cluster, tmp_path):
     with connection.cursor() as cursor:
         cursor.execute("NOTIFY aktina_jobs")
     wait_until(lambda: _ended(run), timeout=15, message="the NOTIFY to wake the cluster")
+
+
+@pytest.mark.django_db
+def test_health_and_metrics_report_live_clusters_and_unserved_queues(api, client, settings):
+    from django.contrib.auth import get_user_model
+
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    process_register(kind="cluster", cluster="aktina", queues=["default"], boot="x")
+    NoopJob(1).on_queue("urgent").dispatch()
+    body = api.get("/api/health/").json()
+    assert [(c["name"], c["queues"]) for c in body["jobs"]["clusters"]] == [("aktina", ["default"])]
+    assert body["jobs"]["unserved_queues"] == ["urgent"]
+    assert body["status"] == "ok"
+
+    staff = get_user_model().objects.create_user("ops", password="pw-ops-1", is_staff=True)
+    client.force_login(staff)
+    text = client.get("/metrics").content.decode()
+    assert 'aktina_job_queue_live_clusters{queue="default"} 1.0' in text
+    assert 'aktina_job_queue_live_clusters{queue="urgent"} 0.0' in text
+    assert 'aktina_job_queue_unserved{queue="urgent"} 1.0' in text
+    assert 'aktina_job_queue_unserved{queue="default"} 0.0' in text
