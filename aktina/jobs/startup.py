@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from django.db import connections
+from django_q.conf import Conf
+from django_q.models import Schedule
+
+from aktina.jobs.queues import queues_served_by
+
 logger = logging.getLogger("aktina.jobs")
 
 SWEEP_SCHEDULE = "aktina-jobs-sweep"
 
 
 def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
-    from django_q.conf import Conf
-
-    from aktina.jobs.queues import queues_served_by
-
     # qcluster refuses a cluster that serves no queue, so `served` is never empty here.
     served = queues_served_by(Conf.CLUSTER_NAME)
     logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
@@ -22,13 +24,9 @@ def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
 def schedules_ensure() -> None:
     """Remove the sweeper's old django-q2 schedule: every cluster's guard loop sweeps now (one
     sweeper per cluster); idempotent."""
-    from django_q.models import Schedule
-
     Schedule.objects.filter(name=SWEEP_SCHEDULE).delete()
 
 
 def schedules_ensure_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
     if "django_q_schedule" in connections[using].introspection.table_names():
         schedules_ensure()

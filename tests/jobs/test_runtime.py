@@ -372,3 +372,40 @@ def test_health_and_metrics_report_live_clusters_and_unserved_queues(api, client
     assert 'aktina_job_queue_live_clusters{queue="urgent"} 0.0' in text
     assert 'aktina_job_queue_unserved{queue="urgent"} 1.0' in text
     assert 'aktina_job_queue_unserved{queue="default"} 0.0' in text
+
+
+def test_the_project_has_no_import_cycle_lazy_imports_included():
+    """Every `import` counts, inside functions too: a lazy import that only hides a cycle is
+    still a cycle (lifecycle -> worker -> lifecycle was one)."""
+    import ast
+    from pathlib import Path
+
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / "aktina").rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aktina"):
+                deps.add(node.module)
+                deps.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("aktina"))
+    edges = {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in edges[node]:
+            if nxt in path:
+                cycles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in done:
+                visit(nxt, [*path, nxt])
+        done.add(node)
+
+    done: set[str] = set()
+    for module in sorted(edges):
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
+    del Path

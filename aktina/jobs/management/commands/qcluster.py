@@ -13,6 +13,7 @@ import uuid
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django_q.cluster import Cluster
 from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
@@ -75,8 +76,6 @@ class Command(QClusterCommand):
         self._run(name)
 
     def _run(self, name: str) -> None:
-        from django_q.cluster import Cluster
-
         settings.SECRET_KEY  # noqa: B018 - signing needs it: fail here, not in the pusher
         cluster = Cluster()
         stopping = []
