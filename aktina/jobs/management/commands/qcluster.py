@@ -77,12 +77,20 @@ class Command(QClusterCommand):
 
     def _run(self, name: str) -> None:
         settings.SECRET_KEY  # noqa: B018 - signing needs it: fail here, not in the pusher
+        # Started in the background by a shell (`make run`'s scripts/run.sh), SIGINT arrives
+        # ignored: it stays ignored, and the script's SIGTERM stops the cluster. Otherwise a
+        # Ctrl-C could end the cluster before the script heard of it, and the script would
+        # report the cluster's exit as a failure.
+        interrupt_ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
         cluster = Cluster()
         stopping = []
         # Signals only set a flag: the stop runs in the main thread below, never inside a
         # handler that may interrupt the main thread in the middle of the same calls.
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-        signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+        if interrupt_ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        else:
+            signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
         cluster.start()
         while not stopping and cluster.sentinel.is_alive():
             time.sleep(0.1)
