@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from rest_framework.authtoken.models import Token
 
+from aktina.jobs.clock import db_now
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
 from aktina.jobs.processes import queues_served_alive, queues_unserved
@@ -80,7 +81,7 @@ class LedgerCollector:
         yield from _run_counts(now)
         yield from _recent_runs(now)
         yield from _recovery_counters()
-        yield from _clusters(now)
+        yield from _clusters()
 
 
 def _run_counts(now: dt.datetime):
@@ -200,7 +201,7 @@ def _histogram(name: str, documentation: str, samples: dict, bounds: tuple):
     return family
 
 
-def _clusters(now: dt.datetime):
+def _clusters():
     served = GaugeMetricFamily(
         "aktina_job_queue_live_clusters",
         "Live clusters (fresh heartbeat) serving the queue.",
@@ -211,8 +212,10 @@ def _clusters(now: dt.datetime):
         "1 when the queue has due runs and no live cluster serves it.",
         labels=["queue"],
     )
-    nobody = set(queues_unserved())
-    for queue, n in queues_served_alive().items():
+    now = db_now()  # heartbeats are on the database's clock
+    counts = queues_served_alive(now=now)
+    nobody = set(queues_unserved(now=now, served=counts))
+    for queue, n in counts.items():
         served.add_metric([queue], n)
         unserved.add_metric([queue], 1 if queue in nobody else 0)
     yield served

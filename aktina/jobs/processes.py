@@ -17,7 +17,7 @@ import os
 import socket
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from aktina.jobs.clock import db_now
 from aktina.jobs.counters import counters_add
@@ -139,26 +139,29 @@ def clusters_alive(*, now: dt.datetime | None = None) -> list[dict]:
 
 
 def queues_served_alive(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Per configured queue: how many live clusters serve it."""
+    """Per configured queue: how many live clusters serve it. Two statements."""
+    now = now or db_now()
     served = dict.fromkeys(settings.JOBS_QUEUES, 0)
-    for cluster in clusters_alive(now=now):
-        for queue in cluster["queues"]:
+    live = JobProcess.objects.filter(kind=Kind.CLUSTER, last_seen__gte=now - _stale_after())
+    for queues in live.values_list("queues", flat=True):
+        for queue in queues:
             if queue in served:
                 served[queue] += 1
     return served
 
 
-def queues_unserved(*, now: dt.datetime | None = None) -> list[str]:
-    """Queues with due runs (queued, available now) and no live cluster serving them."""
+def queues_unserved(
+    *, now: dt.datetime | None = None, served: dict[str, int] | None = None
+) -> list[str]:
+    """Queues with due runs (queued, available now) and no live cluster serving them. At most
+    three statements (one when `served` is given and every queue is served)."""
     now = now or db_now()
-    served = queues_served_alive(now=now)
+    served = served if served is not None else queues_served_alive(now=now)
     nobody = [q for q, n in served.items() if n == 0]
     if not nobody:
         return []
     due = set(
-        JobRun.objects.filter(
-            Q(status=Status.QUEUED), Q(available_at__lte=now), Q(queue__in=nobody)
-        )
+        JobRun.objects.filter(status=Status.QUEUED, available_at__lte=now, queue__in=nobody)
         .values_list("queue", flat=True)
         .distinct()
     )
