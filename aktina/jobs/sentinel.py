@@ -303,12 +303,14 @@ class ResilientSentinel(q_cluster.Sentinel):
             self.reincarnate(self.pusher)
 
     def _hand_back_cell(self, p, run_id: int) -> None:
-        if p.is_alive() and p.timer.value == 0:
-            why = "did not finish within its timeout; its worker was stopped"
-            # django-q2 terminates it in reincarnate(); make sure it is gone first.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, signal.SIGKILL)
-            p.join(timeout=5)
+        if _timer(p) == 0:
+            # django-q2 stopped it for its timeout (it exits by itself after its timeout handler,
+            # or reincarnate() terminates it): make sure it is gone before the run goes back.
+            why = "did not finish within its {timeout}s timeout; its worker was stopped"
+            if p.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGKILL)
+                p.join(timeout=5)
         elif p.exitcode is not None and p.exitcode < 0:
             name = signal.Signals(-p.exitcode).name if -p.exitcode in signal.valid_signals() else ""
             why = f"its worker (pid {p.pid}) was killed by signal {-p.exitcode} {name}".rstrip()
@@ -442,7 +444,8 @@ def held_runs_hand_back(
         now = db_now()
         runs = list(held.order_by("id"))
         for run in runs:
-            reason = f"Attempt {run.attempts}: {why}." if counted else why
+            text = why.format(timeout=run.timeout)
+            reason = f"Attempt {run.attempts}: {text}." if counted else text
             run_hand_back(run=run, reason=reason, counted=counted, now=now)
         if runs and counted:
             counters_add(
