@@ -2,6 +2,7 @@
 within a guard cycle, dead clusters rescued by heartbeat, runs terminated on request, a
 shutdown that ends every process within seconds, and the django-q2 internals it relies on."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -409,3 +410,39 @@ def test_the_project_has_no_import_cycle_lazy_imports_included():
             visit(module, [module])
     assert cycles == []
     del Path
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_ctrl_c_to_make_runs_group_ends_it_cleanly_within_10_s(live_cluster, tmp_path):
+    """scripts/run.sh (what `make run` runs) with the web server and a cluster: SIGINT to the
+    whole group, as a terminal's Ctrl-C sends it. Every process ends, with status 0 (make would
+    print `Error 1` for anything else)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        ["./scripts/run.sh"],
+        cwd=ROOT,
+        env=process_env(PY=sys.executable, PORT=str(port), **FAST),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        witness = NoopJob.dispatch(1)
+        wait_until(lambda: _ended(witness), timeout=120, message="the cluster to be up")
+        os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            proc.poll()
+            time.sleep(0.1)
+        assert not _group_alive(proc.pid), (tmp_path / "run.log").read_text()[-2000:]
+        assert proc.wait(5) == 0, (tmp_path / "run.log").read_text()[-2000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
