@@ -84,6 +84,9 @@ class Listener:
                 self.conn.execute(f"LISTEN {CHANNEL}")
             for _ in self.conn.notifies(timeout=seconds, stop_after=1):
                 break
+            # Notifications that piled up while the cluster was busy: one claim answers them all.
+            for _ in self.conn.notifies(timeout=0):
+                pass
         except Exception:
             logger.warning("LISTEN %s failed; polling meanwhile", CHANNEL, exc_info=True)
             self.close()
