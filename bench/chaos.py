@@ -144,9 +144,9 @@ def run(
         JOBS_LEASE_GRACE_SECONDS="4",
         JOBS_SWEEP_SECONDS="1",
         JOBS_REDELIVER_SECONDS=str(resend_after),
-        # A killed cluster's runs are rescued by the others' heartbeat check after 3 s.
-        JOBS_HEARTBEAT_SECONDS="0.5",
-        JOBS_PROCESS_STALE_SECONDS="3",
+        # A killed cluster's runs are rescued by the others' heartbeat check after 10 s.
+        JOBS_HEARTBEAT_SECONDS="1",
+        JOBS_PROCESS_STALE_SECONDS="10",
         ORDER_LABEL_DELAY_SECONDS="2",
         ORDER_CARRIER_RATE_LIMIT="10000",
         THROTTLE_ORDER_CREATE="1000000/min",

@@ -280,6 +280,7 @@ class ResilientSentinel(q_cluster.Sentinel):
     def _check_workers(self, cycle: float) -> None:
         """django-q2's own worker check, but never blocking on a lock a dead process holds, and
         handing back the run of a worker that died or timed out."""
+        lost = None
         for p in list(self.pool):
             lock = p.timer.get_lock()
             if not lock.acquire(timeout=max(cycle, 1.0)):
@@ -291,12 +292,21 @@ class ResilientSentinel(q_cluster.Sentinel):
                     run_id = _cell(p)
                     if run_id:
                         self._hand_back_cell(p, run_id)
+                    elif p.timer.value > 0:
+                        # Died busy outside a run: after taking a message and before the run
+                        # started, or after it ended and before its result was on its way. Which
+                        # run it held is unknown, so every run this cluster holds goes back.
+                        lost = p
+                        break
                     self.reincarnate(p)
                     continue
                 if p.timer.value > 0:
                     p.timer.value -= cycle
             finally:
                 lock.release()
+        if lost is not None:
+            self.reset([lost], why="died between taking a message and sending its result")
+            return
         if not self.monitor.is_alive():
             self.reincarnate(self.monitor)
         if not self.pusher.is_alive():
