@@ -21,6 +21,7 @@ from aktina.jobs import sentinel
 from aktina.jobs.queues import cluster_for, queues_served_by
 from aktina.jobs.worker import BOOT_ENV
 
+LEDGER_BROKER = "aktina.jobs.broker.LedgerBroker"
 # django-q2 gives a timed-out task this long before its guard kills the worker (3 s of buffer
 # added by the worker, then one guard cycle to notice).
 KILL_BUFFER_SECONDS = 3
@@ -72,6 +73,10 @@ class Command(QClusterCommand):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
         os.environ["Q_CLUSTER_NAME"] = name
         os.environ[BOOT_ENV] = uuid.uuid4().hex[:12]
+        if settings.Q_CLUSTER.get("broker_class") != LEDGER_BROKER:
+            # A stock django-q2 broker (bench/raw_settings.py compares against one): its own
+            # cluster, which acknowledges messages and saves results as that broker expects.
+            return super().handle(*args, **options)
         sentinel.install()
         self._run(name)
 
