@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import warnings
 from datetime import timedelta
@@ -131,8 +132,9 @@ INSTALLED_APPS = [
     "axes",
     # Before django_q: its `qinfo` command is replaced by one that masks secrets.
     "aktina.core",
-    "django_q",
+    # Before django_q: its `qcluster` runs the ledger's cluster (aktina.jobs.sentinel).
     "aktina.jobs",
+    "django_q",
     # The operator's console (queue page, monitored tags, operations API), on the job layer.
     "aktina.jobs.console",
     "django_htmx",
@@ -364,21 +366,34 @@ LOGGING = {
     },
 }
 
+
 # --- background jobs ------------------------------------------------------------------------
 # Named queues of the job layer. Each may run as its own django-q2 cluster
 # (`manage.py qcluster --name <queue>`) once listed in JOBS_DEDICATED_QUEUES; the others are
 # served by the default cluster, so one plain `manage.py qcluster` serves everything.
+def _queue_workers(queue: str, default: int, *old: str) -> int:
+    """Q_WORKERS_<QUEUE> (the queue's name upper-cased, "-" as "_"), else an older name."""
+    for name in (f"Q_WORKERS_{queue.upper().replace('-', '_')}", *old):
+        if name in os.environ:
+            workers = env.int(name)
+            if workers < 1:
+                raise ImproperlyConfigured(f"{name}={workers}: a queue needs at least 1 worker")
+            return workers
+    return default
+
+
 JOBS_QUEUES = {
-    "urgent": {"workers": env.int("Q_WORKERS_URGENT", default=2), "timeout": 300},
-    "order-approval": {"workers": env.int("Q_WORKERS_ORDER_APPROVAL", default=2), "timeout": 120},
-    "order-processing": {
-        "workers": env.int("Q_WORKERS_ORDER_PROCESSING", default=2),
-        "timeout": 300,
+    "urgent": {"workers": _queue_workers("urgent", 2), "timeout": 300},
+    "order-approval": {"workers": _queue_workers("order-approval", 2), "timeout": 120},
+    "order-processing": {"workers": _queue_workers("order-processing", 2), "timeout": 300},
+    "notifications": {"workers": _queue_workers("notifications", 2), "timeout": 60},
+    "analytics": {"workers": _queue_workers("analytics", 1), "timeout": 120},
+    "ml-processing": {
+        # Q_WORKERS_ML: the name this setting had before.
+        "workers": _queue_workers("ml-processing", 1, "Q_WORKERS_ML"),
+        "timeout": 600,
     },
-    "notifications": {"workers": env.int("Q_WORKERS_NOTIFICATIONS", default=2), "timeout": 60},
-    "analytics": {"workers": env.int("Q_WORKERS_ANALYTICS", default=1), "timeout": 120},
-    "ml-processing": {"workers": env.int("Q_WORKERS_ML", default=1), "timeout": 600},
-    "default": {"workers": env.int("Q_WORKERS_DEFAULT", default=2), "timeout": 300},
+    "default": {"workers": _queue_workers("default", 2), "timeout": 300},
 }
 _dedicated = env.list("JOBS_DEDICATED_QUEUES", default=[])
 JOBS_DEDICATED_QUEUES = list(JOBS_QUEUES) if _dedicated == ["*"] else _dedicated
@@ -394,12 +409,28 @@ JOBS_REDELIVER_SECONDS = env.float("JOBS_REDELIVER_SECONDS", default=60)
 # Extra modules whose Job classes workers must know (the apps' jobs.py are found on their own).
 JOBS_IMPORT = env.list("JOBS_IMPORT", default=[])
 JOBS_RETENTION = timedelta(days=env.int("JOBS_RETENTION_DAYS", default=7))
+# Every cluster refreshes its row in the process table this often (database clock); a cluster
+# not heard from for JOBS_PROCESS_STALE_SECONDS is taken for dead and its runs are handed back.
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=2)
+# At shutdown, busy workers get this long to finish their run before they are stopped and the
+# run goes back to its queue (the whole shutdown stays under 10 s with the default).
+JOBS_SHUTDOWN_GRACE_SECONDS = env.float("JOBS_SHUTDOWN_GRACE_SECONDS", default=3)
+JOBS_PROCESS_STALE_SECONDS = env.float("JOBS_PROCESS_STALE_SECONDS", default=20)
+if JOBS_PROCESS_STALE_SECONDS < 3 * JOBS_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "JOBS_PROCESS_STALE_SECONDS must be at least 3 x JOBS_HEARTBEAT_SECONDS "
+        f"({JOBS_PROCESS_STALE_SECONDS:g} < 3 x {JOBS_HEARTBEAT_SECONDS:g})"
+    )
 
 _max_timeout = max(q["timeout"] for q in JOBS_QUEUES.values())
+Q_WORKERS = env.int("Q_WORKERS", default=2)
+if Q_WORKERS < 1:
+    # django-q2 would quietly start its own default (the CPU count) instead.
+    raise ImproperlyConfigured(f"Q_WORKERS={Q_WORKERS}: a cluster needs at least 1 worker")
 Q_CLUSTER = {
     # `name` salts django-q2's message signing, so every cluster of the site shares it.
     "name": JOBS_DEFAULT_CLUSTER,
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": Q_WORKERS,
     "timeout": _max_timeout,
     # The job ledger is the queue: one INSERT per dispatch, batch dequeue, no message to lose.
     "broker_class": "aktina.jobs.broker.LedgerBroker",

@@ -1,9 +1,11 @@
-"""Where one no-op run's time goes in the worker: `perform` in one process.
+"""Where one no-op run's time goes once its cluster claimed it: the worker's `perform_claimed`
+and the completer's batched, fenced success write, in one process.
 
     python bench/perform.py [--n 2000] [--database-url postgres://postgres@127.0.0.1:5432/aktina_perform]
 
-Two passes over N runs each, dispatched and delivered (as the broker would) before the pass,
-then performed one by one through the worker's entry point. The first pass is timed with no
+Two passes over N runs each, dispatched and claimed (as the cluster's dequeue does) before the
+pass, then performed one by one through the worker's entry point, successes written 100 per
+statement as the completer does. The first pass is timed with no
 profiler running (`per_run_us`); the second runs under cProfile and gives the split: the share
 inside the database driver's `execute` (`database_us_per_run`, profiled time) and the top of the
 profile. Profiled times carry the profiler's overhead: compare them with each other, not with
@@ -35,33 +37,52 @@ def main() -> None:
 
     from django.db import connection, transaction
 
-    from aktina.jobs.broker import runs_deliver
-    from aktina.jobs.worker import perform
+    from aktina.jobs.lifecycle import runs_claim, runs_complete
+    from aktina.jobs.processes import process_register
+    from aktina.jobs.worker import perform_claimed
     from bench.tasks import BenchNoopJob
 
-    def delivered_batch(offset: int) -> list[tuple[int, int]]:
+    holder = process_register(
+        kind="cluster", cluster="bench", queues=[BenchNoopJob.queue], boot="bench"
+    )
+
+    def claimed_batch(offset: int) -> list:
+        """Dispatch and claim n runs as a cluster's dequeue does (outside the clock)."""
         with transaction.atomic():
             for i in range(args.n):
                 BenchNoopJob.dispatch(offset + i)
-        delivered = []
-        while len(delivered) < args.n:
-            delivered += runs_deliver(queues=[BenchNoopJob.queue], limit=10)
-        return delivered
+        claimed = []
+        while len(claimed) < args.n:
+            claimed += runs_claim(
+                queues=[BenchNoopJob.queue], limit=100, holder_id=holder.pk, worker="bench"
+            )
+        return claimed
+
+    def work(batch: list) -> None:
+        """What the cluster does per run after its claim: the worker's perform_claimed, then
+        the completer's fenced write of the successes, 100 per statement."""
+        done = []
+        for run in batch:
+            perform_claimed(run)
+            done.append(run)
+            if len(done) == 100:
+                runs_complete(runs=done)
+                done = []
+        if done:
+            runs_complete(runs=done)
 
     # Pass 1: the clock only.
-    batch = delivered_batch(0)
+    batch = claimed_batch(0)
     started = time.perf_counter()
-    for run_id, timeout in batch:
-        perform(run_id, timeout)
+    work(batch)
     per_run_us = (time.perf_counter() - started) / args.n * 1e6
 
     # Pass 2: the profiler, on a fresh batch.
-    batch = delivered_batch(args.n)
+    batch = claimed_batch(args.n)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
-    for run_id, timeout in batch:
-        perform(run_id, timeout)
+    work(batch)
     profile.disable()
     profiled_us = (time.perf_counter() - started) / args.n * 1e6
 

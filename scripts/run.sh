@@ -22,7 +22,8 @@ cluster=$!
 web=$!
 
 stop() {
-  # Background children of a script ignore SIGINT, so each gets a signal it acts on.
+  # Background children of a script ignore SIGINT (qcluster keeps it ignored), so each gets a
+  # signal it acts on, from here only: a Ctrl-C ends the pair with status 0, not make's Error 1.
   trap - INT TERM
   kill -TERM "$web" 2>/dev/null
   kill -TERM "$cluster" 2>/dev/null

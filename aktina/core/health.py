@@ -43,6 +43,24 @@ def _broker() -> None:
 
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
 
+_jobs_info = inline_serializer(
+    "HealthJobs",
+    {
+        "clusters": serializers.ListField(
+            child=inline_serializer(
+                "HealthCluster",
+                {
+                    "name": serializers.CharField(),
+                    "host": serializers.CharField(),
+                    "queues": serializers.ListField(child=serializers.CharField()),
+                    "last_seen": serializers.DateTimeField(),
+                },
+            )
+        ),
+        "unserved_queues": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
 _component = inline_serializer(
     "HealthComponent",
     {
@@ -57,7 +75,11 @@ _component = inline_serializer(
     responses={
         200: inline_serializer(
             "Health",
-            {"status": serializers.CharField(), **{name: _component for name in CHECKS}},
+            {
+                "status": serializers.CharField(),
+                **{name: _component for name in CHECKS},
+                "jobs": _jobs_info,
+            },
         ),
         503: inline_serializer(
             "HealthDown",
@@ -79,4 +101,30 @@ def health_report() -> dict:
     """Every check's outcome, and "ok" or "degraded" overall (the endpoint's body)."""
     results = {name: _check(probe) for name, probe in CHECKS.items()}
     ok = all(r["ok"] for r in results.values())
-    return {"status": "ok" if ok else "degraded", **results}
+    return {"status": "ok" if ok else "degraded", **results, "jobs": _jobs(results)}
+
+
+def _jobs(results: dict) -> dict:
+    """Live clusters and the queues with due runs that none serves. Informational: a web host
+    is healthy without a cluster, so this does not change `status`."""
+    if not results["database"]["ok"]:
+        return {"clusters": [], "unserved_queues": []}
+    from aktina.jobs.processes import clusters_alive, queues_unserved
+
+    try:
+        clusters = clusters_alive()
+        unserved = queues_unserved()
+    except Exception:  # noqa: BLE001 - the database checks above say whether it is down
+        return {"clusters": [], "unserved_queues": []}
+    return {
+        "clusters": [
+            {
+                "name": c["name"],
+                "host": c["host"],
+                "queues": c["queues"],
+                "last_seen": c["last_seen"].isoformat(),
+            }
+            for c in clusters
+        ],
+        "unserved_queues": unserved,
+    }

@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
-from django_q.models import Failure, OrmQ, Success
 
 from aktina.jobs.composition import batch_cancel
 from aktina.jobs.console.runs import run_arguments, run_cancel_consequences
@@ -35,12 +34,6 @@ from aktina.jobs.tagging import runs_tagged
 
 OPERATE = "jobs.operate_jobs"
 
-# django-q2's result stores stay empty (the ledger keeps every outcome) and its queue table is
-# not our queue (the ledger is the broker): their pages only mislead. Schedules stay: django-q2's
-# Schedule admin is where operators manage them.
-for _model in (Failure, Success, OrmQ):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
 # Below this many runs an exact COUNT(*) is cheap; above it the unfiltered list shows
 # PostgreSQL's estimate.
 ESTIMATE_COUNT_ABOVE = 100_000

@@ -9,6 +9,8 @@ import logging
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from aktina.jobs.models import JobCounter
+
 logger = logging.getLogger("aktina.jobs")
 
 
@@ -26,9 +28,6 @@ def counters_add(*, group: str, counts: dict[str, int], label: str = "") -> dict
 
 
 def _counter_add(name: str, label: str, n: int) -> None:
-    # Imported here: the sentinel imports this module before it may touch models.
-    from aktina.jobs.models import JobCounter
-
     rows = JobCounter.objects.filter(name=name, label=label)
     if rows.update(value=F("value") + n):
         return
@@ -40,6 +39,4 @@ def _counter_add(name: str, label: str, n: int) -> None:
 
 
 def counters_read() -> list[tuple[str, str, int]]:
-    from aktina.jobs.models import JobCounter
-
     return list(JobCounter.objects.order_by("name", "label").values_list("name", "label", "value"))

@@ -16,3 +16,7 @@ class Release(Exception):
 
 class JobTimedOut(Exception):
     """The run outlived its lease: it timed out or its worker died."""
+
+
+class JobTerminated(Exception):
+    """An operator stopped the running run (`manage.py jobs terminate`)."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from aktina.jobs.exceptions import JobTerminated, JobTimedOut
 from aktina.jobs.job import Job
+from aktina.jobs.lifecycle import FAILED_HOOKS_JOB, run_failed_hooks_call
+from aktina.jobs.models import JobRun
 from aktina.jobs.rawtasks import DjangoQTask
 
 __all__ = ["DjangoQTask", "RunFailedHooksJob"]
 
 
 class RunFailedHooksJob(Job):
-    """A run whose lease ran out for the last time: its `failed()` hook and the job_failed
-    listeners, run in a worker rather than in the guard loop that noticed the expiry."""
+    """A run whose lease ran out for the last time, whose worker died on its last attempt, or
+    that an operator terminated: its `failed()` hook and the job_failed listeners, run in a
+    worker rather than in the guard loop that ended the run."""
 
     timeout = 120
     tries = 3
@@ -22,11 +26,13 @@ class RunFailedHooksJob(Job):
         self.run_id = run_id
 
     def handle(self) -> None:
-        from aktina.jobs.exceptions import JobTimedOut
-        from aktina.jobs.lifecycle import run_failed_hooks_call
-        from aktina.jobs.models import JobRun
-
-        failed = JobRun.objects.filter(pk=self.run_id, status=JobRun.Status.FAILED).first()
-        if failed is None:
+        ended = JobRun.objects.filter(
+            pk=self.run_id, status__in=[JobRun.Status.FAILED, JobRun.Status.CANCELLED]
+        ).first()
+        if ended is None:
             return  # retried by an operator meanwhile, or pruned
-        run_failed_hooks_call(run=failed, exc=JobTimedOut(failed.last_error))
+        error = JobTerminated if ended.status == JobRun.Status.CANCELLED else JobTimedOut
+        run_failed_hooks_call(run=ended, exc=error(ended.last_error))
+
+
+assert RunFailedHooksJob.job_name == FAILED_HOOKS_JOB

@@ -27,8 +27,10 @@ from prometheus_client.core import (
 )
 
 from aktina.core.tokens import token_user
+from aktina.jobs.clock import db_now
 from aktina.jobs.counters import counters_read
 from aktina.jobs.models import JobRun
+from aktina.jobs.processes import queues_served_alive, queues_unserved
 from aktina.jobs.selectors import JOB_LABEL, QUEUE, queues_active_counts
 
 Status = JobRun.Status
@@ -81,6 +83,7 @@ class LedgerCollector:
         yield from _run_counts(now)
         yield from _recent_runs(now)
         yield from _recovery_counters()
+        yield from _clusters()
 
 
 def _run_counts(now: dt.datetime):
@@ -200,6 +203,27 @@ def _histogram(name: str, documentation: str, samples: dict, bounds: tuple):
     return family
 
 
+def _clusters():
+    served = GaugeMetricFamily(
+        "aktina_job_queue_live_clusters",
+        "Live clusters (fresh heartbeat) serving the queue.",
+        labels=["queue"],
+    )
+    unserved = GaugeMetricFamily(
+        "aktina_job_queue_unserved",
+        "1 when the queue has due runs and no live cluster serves it.",
+        labels=["queue"],
+    )
+    now = db_now()  # heartbeats are on the database's clock
+    counts = queues_served_alive(now=now)
+    nobody = set(queues_unserved(now=now, served=counts))
+    for queue, n in counts.items():
+        served.add_metric([queue], n)
+        unserved.add_metric([queue], 1 if queue in nobody else 0)
+    yield served
+    yield unserved
+
+
 def _recovery_counters():
     sweeper = CounterMetricFamily(
         "aktina_job_sweeper_actions",
@@ -209,7 +233,8 @@ def _recovery_counters():
     )
     sentinel = CounterMetricFamily(
         "aktina_job_sentinel_actions",
-        "Sentinel actions (pool resets, runs of killed workers handed back), per cluster.",
+        "Sentinel actions (pool resets, runs of dead workers handed back, runs of dead "
+        "clusters rescued), per cluster.",
         labels=["action", "cluster"],
     )
     for name, label, value in counters_read():

@@ -102,6 +102,18 @@ class JobRun(models.Model):
     )
     # What a Django @task function returned (JSON); Job classes return nothing.
     return_value = models.JSONField(null=True, blank=True)
+    # The cluster process that claimed the run (aktina.jobs.processes): while its heartbeat is
+    # fresh the run is its; once stale, any live cluster hands the run back.
+    holder = models.ForeignKey(
+        "JobProcess",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+    # An operator asked to stop this running run (`jobs terminate`): who, for the record.
+    terminate_requested_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
@@ -264,3 +276,30 @@ class JobCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{{{self.label}}} = {self.value}"
+
+
+class JobProcess(models.Model):
+    """A live qcluster process (its sentinel: `cluster`) or one of its workers (`worker`), kept
+    fresh by a heartbeat on the database's clock; runs it claimed point at it (`holder`)."""
+
+    class Kind(models.TextChoices):
+        CLUSTER = "cluster", "Cluster"
+        WORKER = "worker", "Worker"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    cluster = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    boot = models.CharField(max_length=32)
+    queues = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    # A cluster's runs in its workers' hands at its last heartbeat: if the cluster dies, these
+    # count an attempt when handed back; the rest of what it held never started (refunded).
+    running = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["cluster", "host", "pid"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.cluster} {self.host}:{self.pid}"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
+from django_q.conf import Conf
+from django_q.models import Schedule
 
-from aktina.core.scheduling import ensure_after_migrate, schedule_ensure
+from aktina.core.scheduling import ensure_after_migrate
+from aktina.jobs.queues import queues_served_by
 
 logger = logging.getLogger("aktina.jobs")
 
@@ -14,26 +16,15 @@ SWEEP_SCHEDULE = "aktina-jobs-sweep"
 
 
 def on_worker_spawn(sender, proc_name: str = "", **kwargs) -> None:
-    from django_q.conf import Conf
-
-    from aktina.jobs.queues import queues_served_by
-    from aktina.jobs.sweeper import sweeper_thread_start
-
     # qcluster refuses a cluster that serves no queue, so `served` is never empty here.
     served = queues_served_by(Conf.CLUSTER_NAME)
     logger.info("worker %s of cluster %r serves %s", proc_name, Conf.CLUSTER_NAME, served)
-    # The thread's first sweep runs now, beside the worker's first task rather than before it.
-    sweeper_thread_start()
 
 
 def schedules_ensure() -> None:
-    """Create or update the sweeper's django-q2 schedule; idempotent."""
-    schedule_ensure(
-        name=SWEEP_SCHEDULE,
-        func="aktina.jobs.sweeper.sweep",
-        every="MINUTES",
-        minutes=max(1, settings.JOBS_SWEEP_SECONDS // 60),
-    )
+    """Remove the sweeper's old django-q2 schedule: every cluster's guard loop sweeps now (one
+    sweeper per cluster); idempotent."""
+    Schedule.objects.filter(name=SWEEP_SCHEDULE).delete()
 
 
 schedules_ensure_after_migrate = ensure_after_migrate(schedules_ensure)

@@ -1,24 +1,22 @@
 """Recovery work nobody else does: expired leases and pruning.
 
-Runs from a django-q2 schedule, at worker start, and every JOBS_SWEEP_SECONDS from a thread in
-each worker process. Delays need no sweep (the broker delivers a run once `available_at`
-passes) and nothing needs re-sending (the ledger is the queue). Every step is a conditional
-update, so any number of sweepers may run at once, and "now" is the database's clock, so a
-sweeper on a host whose clock runs ahead cannot expire a live lease.
+Runs every JOBS_SWEEP_SECONDS in each cluster's guard loop (aktina.jobs.sentinel): one sweeper
+per cluster. Leases only bound runs claimed outside a cluster (`perform`); a cluster's runs are
+kept by its heartbeat instead (aktina.jobs.processes). Delays need no sweep (the broker claims a
+run once `available_at` passes) and nothing needs re-sending (the ledger is the queue). Every
+step is a conditional update, so any number of sweepers may run at once, and "now" is the
+database's clock, so a sweeper on a host whose clock runs ahead cannot expire a live lease.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from aktina.jobs.clock import db_now
 from aktina.jobs.counters import counters_add
-from aktina.jobs.lifecycle import run_expire
+from aktina.jobs.lifecycle import job_for_run, run_expire
 from aktina.jobs.models import JobRun
 
 logger = logging.getLogger("aktina.jobs")
@@ -36,8 +34,6 @@ def sweep() -> dict[str, int]:
 def runs_expire_leases() -> int:
     """Count an attempt for every run whose lease ran out; retry or fail it. Rows only: the
     failed() hooks of runs that fail here run later in a worker (RunFailedHooksJob)."""
-    from aktina.jobs.worker import job_for_run
-
     now = db_now()
     expired = list(
         JobRun.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).order_by("id")[
@@ -72,27 +68,3 @@ def sweep_safely() -> dict[str, int] | None:
     except Exception:
         logger.exception("job sweeper pass failed")
         return None
-
-
-class SweeperThread(threading.Thread):
-    """Sweeps every `interval` seconds inside a worker process until that process ends."""
-
-    def __init__(self, interval: float):
-        super().__init__(name="aktina-job-sweeper", daemon=True)
-        self.interval = interval
-
-    def run(self) -> None:
-        while True:
-            close_old_connections()
-            sweep_safely()
-            time.sleep(self.interval)
-
-
-_thread: SweeperThread | None = None
-
-
-def sweeper_thread_start() -> None:
-    global _thread
-    if _thread is None and settings.JOBS_SWEEP_SECONDS > 0:
-        _thread = SweeperThread(settings.JOBS_SWEEP_SECONDS)
-        _thread.start()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from aktina.jobs.lifecycle import runs_claim
 from aktina.jobs.models import JobRun
 from aktina.jobs.pausing import queues_paused
 from aktina.jobs.sweeper import runs_expire_leases
@@ -31,3 +33,12 @@ def work_off(*, queue: str | None = None, include_delayed: bool = False, limit: 
         perform(run.pk, run.timeout or settings.JOBS_LEASE_GRACE_SECONDS)
         done += 1
     return done
+
+
+def claimable(*, queues: list[str], limit: int = 10) -> list[tuple[int, int]]:
+    """What a cluster's dequeue would claim now, as (run id, timeout) pairs in delivery order;
+    the claim is rolled back, so nothing changes."""
+    with transaction.atomic():
+        runs = runs_claim(queues=queues, limit=limit, holder_id=0, worker="claimable")
+        transaction.set_rollback(True)
+    return [(run.pk, run.timeout) for run in runs]

@@ -12,7 +12,6 @@ from aktina.core.scheduling import schedule_ensure
 pytestmark = pytest.mark.django_db
 
 SCHEDULES = {
-    "aktina-jobs-sweep": ("aktina.jobs.sweeper.sweep", Schedule.MINUTES),
     "idempotency-keys-purge": ("aktina.core.schedules.idempotency_purge_dispatch", Schedule.HOURLY),
     "jobs-queue-wait-alerts": (
         "aktina.jobs.console.alerts.queue_wait_alerts_run",

@@ -180,3 +180,39 @@ class TaggedJob(Job):
 
     def handle(self):
         return None
+
+
+class ExitJob(Job):
+    """Ends its own worker process without returning: `sys.exit(code)` or `os._exit(code)`."""
+
+    tries = 2
+    timeout = 60
+
+    def __init__(self, marks: str, how: str, code: int = 4):
+        self.marks, self.how, self.code = marks, how, code
+
+    def handle(self):
+        mark(self.marks, f"exit-{self.how}", f"attempt={self.attempt}")
+        if self.how == "os":
+            os._exit(self.code)
+        raise SystemExit(self.code)
+
+    def failed(self, exc):
+        mark(self.marks, f"exit-{self.how}-failed", str(exc))
+
+
+class SleeperJob(Job):
+    """Sleeps for `seconds` (600 by default): a run an operator has to stop."""
+
+    timeout = 900
+
+    def __init__(self, marks: str, seconds: float = 600):
+        self.marks, self.seconds = marks, seconds
+
+    def handle(self):
+        mark(self.marks, "sleeper", f"attempt={self.attempt}")
+        time.sleep(self.seconds)
+        mark(self.marks, "sleeper-end")
+
+    def failed(self, exc):
+        mark(self.marks, "sleeper-failed", str(exc))

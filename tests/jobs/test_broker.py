@@ -8,19 +8,32 @@ from django.utils import timezone
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from aktina.jobs.broker import LedgerBroker, runs_deliver
-from aktina.jobs.models import JobRun
+from aktina.jobs.broker import LedgerBroker
+from aktina.jobs.lifecycle import runs_claim
+from aktina.jobs.models import JobProcess, JobRun
+from aktina.jobs.processes import process_register, runs_rescue
 from aktina.jobs.rawtasks import DjangoQTask
 from aktina.jobs.testing import work_off
-from aktina.jobs.worker import perform
+from aktina.jobs.worker import Outcome, perform_claimed
 from tests.jobs.sample_jobs import MarkJob, NoopJob, marks_of
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
 
 
+def _broker(list_key: str) -> LedgerBroker:
+    broker = LedgerBroker(list_key=list_key)
+    broker.holder_id = 1
+    return broker
+
+
 def _delivered_ids(broker: LedgerBroker) -> list[int]:
     return [ack_id for ack_id, _ in broker.dequeue() or []]
+
+
+def _claim(limit: int, holder_id: int = 1) -> list[tuple[int, int]]:
+    runs = runs_claim(queues=["default"], limit=limit, holder_id=holder_id, worker="w")
+    return [(run.pk, run.timeout) for run in runs]
 
 
 def test_dequeue_hands_out_due_runs_by_priority_then_available_at(settings):
@@ -35,53 +48,78 @@ def test_dequeue_hands_out_due_runs_by_priority_then_available_at(settings):
     JobRun.objects.filter(pk=urgent.pk).update(priority=50)
     later = NoopJob(5).delay(60).dispatch()
 
-    delivered = runs_deliver(queues=["default"], limit=3)
+    delivered = _claim(3)
 
     assert [run_id for run_id, _ in delivered] == [urgent.pk, old_low.pk, older.pk]
-    rest = runs_deliver(queues=["default"], limit=3)
-    assert [run_id for run_id, _ in rest] == [newer.pk]  # delivered ones are not handed out again
+    rest = _claim(3)
+    assert [run_id for run_id, _ in rest] == [newer.pk]  # claimed ones are not handed out again
     assert later.pk not in [r for r, _ in delivered + rest]
 
 
-def test_delivered_run_never_claimed_is_due_again_after_the_redelivery_time():
-    run = NoopJob.dispatch(1)
-    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
-    assert runs_deliver(queues=["default"], limit=10) == []
-    run.refresh_from_db()
-    assert run.delivered_until > timezone.now() + dt.timedelta(seconds=30)
-    # The cluster that held it died: once delivered_until passes, any cluster may take it.
-    JobRun.objects.filter(pk=run.pk).update(
-        delivered_until=timezone.now() - dt.timedelta(seconds=1)
+def test_run_claimed_by_a_cluster_that_died_is_handed_back_once_its_heartbeat_is_stale(
+    settings, tmp_path
+):
+    settings.JOBS_PROCESS_STALE_SECONDS = 20
+    started, waiting = MarkJob.dispatch(str(tmp_path), "a"), MarkJob.dispatch(str(tmp_path), "b")
+    dead = process_register(kind="cluster", cluster="aktina", queues=["default"], boot="b1")
+    assert _claim(10, holder_id=dead.pk) == [(started.pk, 60), (waiting.pk, 60)]
+    assert _claim(10) == []  # held: no other cluster takes them
+    # Its last heartbeat said `started` was in a worker's hands; `waiting` was still in memory.
+    JobProcess.objects.filter(pk=dead.pk).update(running=[started.pk])
+    assert runs_rescue() == 0  # heartbeat still fresh: the cluster is alive
+    JobProcess.objects.filter(pk=dead.pk).update(
+        last_seen=timezone.now() - dt.timedelta(seconds=21)
     )
-    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
+    assert runs_rescue() == 2
+    started.refresh_from_db()
+    waiting.refresh_from_db()
+    # The one that started counted an attempt (so a poison pill stops); the other did not.
+    assert (started.status, started.attempts, started.holder_id) == (Status.QUEUED, 1, None)
+    assert (waiting.status, waiting.attempts, waiting.holder_id) == (Status.QUEUED, 0, None)
+    assert "stopped sending heartbeats" in started.attempt_log.get().error
+    assert not JobProcess.objects.filter(pk=dead.pk).exists()
+    assert sorted(_claim(10)) == sorted([(started.pk, 60), (waiting.pk, 60)])
 
 
 def test_dequeue_serves_only_the_clusters_queues(settings):
     settings.JOBS_DEDICATED_QUEUES = ["urgent"]
     urgent = NoopJob(1).on_queue("urgent").dispatch()
     plain = NoopJob(2).dispatch()
-    assert _delivered_ids(LedgerBroker(list_key="urgent")) == [urgent.pk]
-    assert _delivered_ids(LedgerBroker(list_key=settings.JOBS_DEFAULT_CLUSTER)) == [plain.pk]
+    assert _delivered_ids(_broker("urgent")) == [urgent.pk]
+    assert _delivered_ids(_broker(settings.JOBS_DEFAULT_CLUSTER)) == [plain.pk]
 
 
-def test_message_is_the_signed_package_calling_the_worker_entry_with_the_run_id(tmp_path):
+def test_message_carries_the_claimed_run_and_the_worker_claims_nothing(
+    tmp_path, django_assert_num_queries
+):
     run = MarkJob.dispatch(str(tmp_path), "via-message")
-    [(ack_id, package)] = LedgerBroker(list_key="aktina").dequeue()
+    [(ack_id, package)] = _broker("aktina").dequeue()
     task = SignedPackage.loads(package)
-    assert (ack_id, task["func"], task["args"]) == (
+    assert (ack_id, task["func"], task["timeout"]) == (
         run.pk,
-        "aktina.jobs.worker.perform",
-        (run.pk, run.timeout),
+        "aktina.jobs.worker.perform_claimed",
+        run.timeout,
     )
-    assert perform(*task["args"]) == Status.SUCCEEDED
-    assert len(marks_of(tmp_path, "via-message")) == 2
-
-
-def test_acknowledge_and_fail_cost_no_statement(django_assert_num_queries):
-    broker = LedgerBroker(list_key="aktina")
+    [claimed] = task["args"]
+    assert (claimed.pk, claimed.status, claimed.attempts) == (run.pk, Status.RUNNING, 1)
+    # The worker's whole cost for a success: no statement (the completer writes it).
     with django_assert_num_queries(0):
-        broker.acknowledge(1)
-        broker.fail(2)
+        assert perform_claimed(claimed) == Outcome.COMPLETING
+    assert len(marks_of(tmp_path, "via-message")) == 2
+    run.refresh_from_db()
+    assert (run.status, run.holder_id) == (Status.RUNNING, 1)
+
+
+def test_a_claimed_run_waiting_in_memory_is_not_timed_out_by_the_sweeper():
+    """Held runs have no lease: the time they wait for a worker is not their timeout."""
+    from aktina.jobs.sweeper import runs_expire_leases
+
+    run = NoopJob.dispatch(1)
+    _claim(10)
+    JobRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - dt.timedelta(hours=1))
+    assert runs_expire_leases() == 0
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (Status.RUNNING, 1)
 
 
 def test_raw_async_task_becomes_a_ledger_run_and_runs(tmp_path):
@@ -141,9 +179,9 @@ def test_dequeue_delivers_nothing_of_a_paused_queue_until_it_is_resumed():
     paused = NoopJob(1).on_queue("notifications").dispatch()
     other = NoopJob(2).dispatch()
     queue_pause(queue="notifications")
-    assert _delivered_ids(LedgerBroker(list_key="aktina")) == [other.pk]
+    assert _delivered_ids(_broker("aktina")) == [other.pk]
     queue_resume(queue="notifications")
-    assert _delivered_ids(LedgerBroker(list_key="aktina")) == [paused.pk]
+    assert _delivered_ids(_broker("aktina")) == [paused.pk]
 
 
 def test_every_microsecond_of_the_current_millisecond_is_already_past():

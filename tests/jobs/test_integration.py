@@ -249,16 +249,18 @@ def test_cluster_killed_with_delivered_unclaimed_runs_runs_them_again_once_each(
     )
     os.killpg(first.proc.pid, signal.SIGKILL)  # the whole cluster, its memory queue with it
     first.stop()
-    in_memory = set(
-        job_runs()
-        .filter(status=Status.QUEUED, delivered_until__isnull=False)
-        .values_list("pk", flat=True)
-    )
+    names = {r.pk: f"k{i}" for i, r in enumerate(runs)}
+    # Issue 17: a cluster claims what it takes into memory (running, held by its process row);
+    # the runs in its memory are those it held that had not started.
+    in_memory = {
+        pk
+        for pk in job_runs().filter(status=Status.RUNNING).values_list("pk", flat=True)
+        if not marks_of(tmp_path, names[pk])
+    }
     assert in_memory, "the cluster should have died holding delivered, unclaimed runs"
     live_cluster(**env)
     wait_until(lambda: ended(*runs), timeout=120, message="every run to end after the kill")
     assert JobRun.objects.filter(pk__in=[r.pk for r in runs], status=Status.SUCCEEDED).count() == 30
-    names = {r.pk: f"k{i}" for i, r in enumerate(runs)}
     for pk in in_memory:
         assert [m[2] for m in marks_of(tmp_path, names[pk])] == ["start attempt=1", "end"]
 

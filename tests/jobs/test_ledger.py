@@ -7,13 +7,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from aktina.jobs import chain, job_dispatched, job_failed, job_succeeded
-from aktina.jobs.broker import runs_deliver
 from aktina.jobs.jobs import RunFailedHooksJob
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
 from aktina.jobs.models import JobAttempt, JobRun
 from aktina.jobs.retrying import run_retry
 from aktina.jobs.sweeper import runs_expire_leases, runs_prune
-from aktina.jobs.testing import work_off
+from aktina.jobs.testing import claimable, work_off
 from aktina.jobs.worker import perform
 from tests.conftest import IS_POSTGRES
 from tests.factories import ProductFactory
@@ -45,7 +44,7 @@ def test_dispatch_is_one_insert_and_the_run_is_due_for_the_broker_at_once(
         "default",
         {"args": [7], "kwargs": {}},
     )
-    assert runs_deliver(queues=["default"], limit=10) == [
+    assert claimable(queues=["default"], limit=10) == [
         (first.pk, first.timeout),
         (run.pk, run.timeout),
     ]
@@ -60,7 +59,7 @@ def test_rolled_back_dispatch_leaves_no_run(django_capture_on_commit_callbacks):
         NoopJob.dispatch(1)
         raise RuntimeError("caller failed")
     assert JobRun.objects.count() == 0
-    assert runs_deliver(queues=["default"], limit=10) == []
+    assert claimable(queues=["default"], limit=10) == []
 
 
 def test_model_arguments_are_stored_as_references_and_fetched_fresh():
@@ -173,9 +172,9 @@ def test_a_duplicate_delivery_of_a_running_run_does_nothing(tmp_path):
 def test_delayed_run_is_not_claimed_before_it_is_due(tmp_path):
     run = MarkJob(str(tmp_path), "later").delay(dt.timedelta(minutes=5)).dispatch()
     assert perform(run.pk, run.timeout) == "skipped"
-    assert runs_deliver(queues=["default"], limit=10) == []
+    assert claimable(queues=["default"], limit=10) == []
     JobRun.objects.filter(pk=run.pk).update(available_at=timezone.now())
-    assert runs_deliver(queues=["default"], limit=10) == [(run.pk, run.timeout)]
+    assert claimable(queues=["default"], limit=10) == [(run.pk, run.timeout)]
     assert perform(run.pk, run.timeout) == Status.SUCCEEDED
 
 

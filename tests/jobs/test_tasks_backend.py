@@ -233,13 +233,13 @@ def test_run_after_becomes_available_at_and_the_run_waits_for_it():
 
 
 def test_priority_orders_delivery_within_a_queue():
-    from aktina.jobs.broker import runs_deliver
+    from aktina.jobs.testing import claimable
 
     low = sample_tasks.add.using(priority=-10).enqueue(1, 2)
     high = sample_tasks.add.using(priority=50).enqueue(3, 4)
     plain = sample_tasks.add.enqueue(5, 6)
     queue = sample_tasks.add.queue_name
-    delivered = [run_id for run_id, _ in runs_deliver(queues=[queue], limit=3)]
+    delivered = [run_id for run_id, _ in claimable(queues=[queue], limit=3)]
     assert delivered == [int(high.id), int(plain.id), int(low.id)]
 
 

@@ -1,7 +1,17 @@
 from django.contrib import admin
 from django.utils import timezone
+from django_q.models import Failure, OrmQ, Success
 
 from aktina.jobs.console.models import MonitoredTag, QueueWaitIncident
+
+# django-q2's result stores stay empty (the ledger keeps every outcome) and its queue table is
+# not our queue (the ledger is the broker): their pages only mislead. Schedules stay: django-q2's
+# Schedule admin is where operators manage them. Done here, not in aktina.jobs (which comes
+# before django_q so that its qcluster wins): this app comes after django_q, whose pages are
+# registered by now.
+for _model in (Failure, Success, OrmQ):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 OPERATE = "jobs.operate_jobs"
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+import socket
+import sys
 
 from django.conf import settings
 from django.core.management.base import CommandError
@@ -12,14 +16,24 @@ from aktina.core.commands import (
     parse_duration,
     positive_int,
 )
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_terminate
 from aktina.jobs.models import JobRun
 from aktina.jobs.pausing import queue_pause, queue_resume
+from aktina.jobs.processes import clusters_alive
 from aktina.jobs.retrying import run_retry, runs_retry_matching
 from aktina.jobs.selectors import queue_stats
 from aktina.jobs.tagging import runs_tagged
 
 Status = JobRun.Status
+
+
+def _operator() -> str:
+    """Who ran the command, for the record: the OS user and host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def queue_name(text: str) -> str:
@@ -40,7 +54,10 @@ def past_duration(text: str) -> dt.timedelta:
 
 
 class Command(OneLineErrorsCommand):
-    help = "Inspect and recover background jobs: list, retry, pause, resume, cancel, flush, stats."
+    help = (
+        "Inspect and recover background jobs: list, retry, pause, resume, cancel, terminate, "
+        "forget, flush, stats, clusters."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
@@ -63,15 +80,27 @@ class Command(OneLineErrorsCommand):
         resume.add_argument("queue", type=queue_name)
         cancel = sub.add_parser("cancel", help="cancel a queued run")
         cancel.add_argument("id", type=int)
+        terminate = sub.add_parser(
+            "terminate", help="stop a running run: its worker is stopped, the run cancelled"
+        )
+        terminate.add_argument("id", type=int)
         forget = sub.add_parser("forget", help="delete a finished run from the ledger")
         forget.add_argument("id", type=int)
         flush = sub.add_parser("flush", help="delete finished runs older than a duration")
         flush.add_argument("--older-than", required=True, type=past_duration)
         flush.add_argument("--include-failed", action="store_true")
         sub.add_parser("stats", help="per-queue health")
+        sub.add_parser("clusters", help="live clusters: host, pid, queues, heartbeat, held runs")
 
     def handle(self, *args, action, **options):
-        getattr(self, f"do_{action}")(**options)
+        try:
+            getattr(self, f"do_{action}")(**options)
+            self.stdout.flush()
+        except BrokenPipeError:
+            # `jobs stats | head`: the reader has what it wanted. Point stdout at /dev/null so
+            # that the interpreter's own flush at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
 
     def do_list(self, *, failed, queue, tag, limit, **_):
         runs = runs_tagged(tag) if tag else JobRun.objects.order_by("-id")
@@ -115,6 +144,41 @@ class Command(OneLineErrorsCommand):
             f"queue {queue} resumed" if was_paused else f"queue {queue} was not paused"
         )
 
+    def do_terminate(self, *, id, **_):
+        run = self._run(id)
+        try:
+            run_terminate(run=run, by=_operator())
+        except RunNotChangeable as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"run {id}: termination asked; the cluster holding it stops it within a few seconds"
+        )
+
+    def do_clusters(self, **_):
+        rows = [
+            [
+                c["name"],
+                c["host"],
+                str(c["pid"]),
+                ",".join(c["queues"]),
+                f"{c['started']:%Y-%m-%d %H:%M:%S}",
+                f"{c['last_seen']:%H:%M:%S}",
+                str(c["workers"]),
+                str(c["held_runs"]),
+            ]
+            for c in clusters_alive()
+        ]
+        head = ["name", "host", "pid", "queues", "started", "last_seen", "workers", "held_runs"]
+        self._table(head, rows)
+        if not rows:
+            self.stdout.write("(no live cluster)")
+
+    def _table(self, head: list[str], rows: list[list[str]]) -> None:
+        """Columns as wide as their widest cell: long queue names do not shift the others."""
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        for row in [head, *rows]:
+            self.stdout.write("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
     def do_cancel(self, *, id, **_):
         self._change(run_cancel, self._run(id))
         self.stdout.write(f"run {id} cancelled")
@@ -147,10 +211,8 @@ class Command(OneLineErrorsCommand):
             "run_p50_ms",
             "run_p95_ms",
         ]
-        self.stdout.write("  ".join(f"{c:>13}" for c in cols))
-        for row in queue_stats():
-            cells = ["—" if row[c] is None else str(row[c]) for c in cols]
-            self.stdout.write("  ".join(f"{c:>13}" for c in cells))
+        rows = [["—" if row[c] is None else str(row[c]) for c in cols] for row in queue_stats()]
+        self._table(cols, rows)
 
     def _run(self, run_id: int) -> JobRun:
         try:
