@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from aktina.jobs.composition import batch_cancel
 from aktina.jobs.console.runs import run_arguments, run_cancel_consequences
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_terminate
 from aktina.jobs.models import JobAttempt, JobBatch, JobRun
 from aktina.jobs.retrying import run_retry, runs_retry
 from aktina.jobs.selectors import (
@@ -378,6 +378,9 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         return [
             path("<int:pk>/cancel/", view(self.cancel_view), name="jobs_jobrun_cancel"),
             path("<int:pk>/retry/", view(self.retry_view), name="jobs_jobrun_retry"),
+            path(
+                "<int:pk>/terminate/", view(self.terminate_view), name="jobs_jobrun_terminate"
+            ),
             *super().get_urls(),
         ]
 
@@ -403,6 +406,34 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
             "cancellable": run.status == JobRun.Status.QUEUED,
         }
         return TemplateResponse(request, "admin/jobs/jobrun/cancel_confirmation.html", context)
+
+    def terminate_view(self, request, pk: int):
+        """GET: what terminating does; POST: ask the holding cluster to stop the run."""
+        run = get_object_or_404(JobRun, pk=pk)
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                run_terminate(run=run, by=request.user.get_username())
+                self.message_user(
+                    request,
+                    f"Run #{pk}: termination asked; its cluster stops it within a guard cycle "
+                    "and it ends cancelled.",
+                    messages.SUCCESS,
+                )
+            except RunNotChangeable as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            return redirect("admin:jobs_jobrun_change", pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Terminate run #{run.pk}?",
+            "run": run,
+            "label": run_label(run),
+            "consequences": run_cancel_consequences(run),
+            "terminable": run.status == JobRun.Status.RUNNING and run.holder_id is not None,
+        }
+        return TemplateResponse(request, "admin/jobs/jobrun/terminate_confirmation.html", context)
 
     def retry_view(self, request, pk: int):
         run = get_object_or_404(JobRun, pk=pk)

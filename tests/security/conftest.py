@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from aktina.core import roles
-from aktina.jobs.models import JobRun
+from aktina.jobs.models import JobProcess, JobRun
 from aktina.notifications.services import notification_send
 from orders.models import Order, Product, Stock, Warehouse
 from tests.factories import OrderFactory, OrderItemFactory, ProductFactory, StockFactory
@@ -72,6 +72,7 @@ class World:
     notification: object
     failed_run: object
     queued_run: object
+    running_run: object
 
 
 @pytest.fixture
@@ -97,4 +98,15 @@ def world(people) -> World:
         job_name="tests.security.queued", queue="default", status=JobRun.Status.QUEUED,
         created_at=now, available_at=now + dt.timedelta(hours=1),
     )  # fmt: skip
-    return World(stock.product, stock.warehouse, stock, order, notification, failed_run, queued_run)
+    cluster = JobProcess.objects.create(
+        kind="cluster", cluster="sec", host="h", pid=1, boot="sec", queues=["default"],
+        started_at=now, last_seen=now,
+    )  # fmt: skip
+    running_run = JobRun.objects.create(
+        job_name="tests.security.running", queue="default", status=JobRun.Status.RUNNING,
+        created_at=now, available_at=now, started_at=now, holder=cluster,
+    )  # fmt: skip
+    return World(
+        stock.product, stock.warehouse, stock, order, notification, failed_run, queued_run,
+        running_run,
+    )  # fmt: skip

@@ -69,6 +69,8 @@ API = {
     ("GET",  "/api/jobs/runs/{id}/"):           (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("POST", "/api/jobs/runs/{id}/retry/"):     (401, 403, 403, 403, 403, 201, 201, 403, 403),
     ("POST", "/api/jobs/runs/{id}/cancel/"): (401, 403, 403, 403, 403, 200, 200, 403, 403),
+    ("POST", "/api/jobs/runs/{id}/terminate/"): (401, 403, 403, 403, 403, 200, 200, 403, 403),
+    ("GET",  "/api/jobs/clusters/"):            (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("GET",  "/api/jobs/queues/"):              (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("POST", "/api/jobs/queues/{queue}/pause/"): (401, 403, 403, 403, 403, 200, 200, 403, 403),
     ("POST", "/api/jobs/queues/{queue}/resume/"): (401, 403, 403, 403, 403, 200, 200, 403, 403),
@@ -124,6 +126,11 @@ def _state() -> dict:
         "tokens": dict(Token.objects.values_list("user_id", "key")),
         "paused": set(QueuePause.objects.values_list("queue", flat=True)),
         "runs": dict(JobRun.objects.filter(queue="default").values_list("pk", "status")),
+        "terminating": set(
+            JobRun.objects.exclude(terminate_requested_by="").values_list(
+                "pk", "terminate_requested_by"
+            )
+        ),
         "tags": set(MonitoredTag.objects.values_list("tag", flat=True)),
     }
 
@@ -170,6 +177,11 @@ def _effect_cancel(w, b, a, user):
     assert a["runs"][w.queued_run.pk] == JobRun.Status.CANCELLED
 
 
+def _effect_terminate(w, b, a, user):
+    assert b["runs"][w.running_run.pk] == a["runs"][w.running_run.pk] == JobRun.Status.RUNNING
+    return a["terminating"] - b["terminating"] == {(w.running_run.pk, user.get_username())}
+
+
 def _effect_retry(w, b, a, user):
     assert b["runs"][w.failed_run.pk] == JobRun.Status.FAILED
     assert a["runs"][w.failed_run.pk] == JobRun.Status.RETRIED
@@ -191,6 +203,7 @@ EFFECTS = {
     ("POST", "/dashboard/tags/remove/"): lambda w, b, a, u: b["tags"] - a["tags"] == {"order:1"},
     ("POST", "/api/jobs/runs/{id}/retry/"): _effect_retry,
     ("POST", "/api/jobs/runs/{id}/cancel/"): _effect_cancel,
+    ("POST", "/api/jobs/runs/{id}/terminate/"): _effect_terminate,
     ("POST", "/api/jobs/queues/{queue}/pause/"): lambda w, b, a, u: "default" in a["paused"],
     ("POST", "/api/jobs/queues/{queue}/resume/"): lambda w, b, a, u: "default" not in a["paused"],
 }
@@ -239,6 +252,8 @@ def _concrete(path: str, w) -> str:
     }
     if path.startswith("/api/jobs/runs/") and path.endswith("/cancel/"):
         ids["/api/jobs/runs/"] = w.queued_run.pk  # something cancellable
+    if path.startswith("/api/jobs/runs/") and path.endswith("/terminate/"):
+        ids["/api/jobs/runs/"] = w.running_run.pk  # something running in a cluster
     for prefix, pk in ids.items():
         if path.startswith(prefix):
             path = path.replace("{id}", str(pk))

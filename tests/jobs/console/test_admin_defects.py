@@ -152,3 +152,31 @@ def test_metrics_count_raw_tasks_per_function(client, settings):
         if sample.name == "aktina_job_attempts_last_hour"
     }
     assert attempts == {"math.sqrt": 2, "math.floor": 1}
+
+
+# --- defect 5: a running run is terminated from its page, after a confirmation ----------------
+def test_a_running_run_offers_terminate_with_a_confirmation(operator):
+    from aktina.jobs.lifecycle import runs_claim
+    from aktina.jobs.processes import process_register
+    from tests.jobs.sample_jobs import NoopJob
+
+    run = NoopJob.dispatch(1)
+    cluster = process_register(kind="cluster", cluster="c1", queues=["default"], boot="b1")
+    runs_claim(queues=["default"], limit=1, holder_id=cluster.pk, worker="w")
+    queued = NoopJob.dispatch(2)
+    assert JobRun.objects.get(pk=run.pk).status == JobRun.Status.RUNNING
+    assert 'id="run-terminate"' in operator.get(f"{CHANGELIST}{run.pk}/change/").content.decode()
+    assert (
+        'id="run-terminate"'
+        not in operator.get(f"{CHANGELIST}{queued.pk}/change/").content.decode()
+    )
+
+    page = operator.get(f"{CHANGELIST}{run.pk}/terminate/").content.decode()
+    assert 'id="confirm-terminate"' in page
+    assert not JobRun.objects.get(pk=run.pk).terminate_requested_by  # a GET changes nothing
+    response = operator.post(f"{CHANGELIST}{run.pk}/terminate/", follow=True)
+
+    assert response.status_code == 200
+    assert JobRun.objects.get(pk=run.pk).terminate_requested_by
+    refused = operator.post(f"{CHANGELIST}{queued.pk}/terminate/", follow=True)
+    assert "only a run running in a cluster" in refused.content.decode()

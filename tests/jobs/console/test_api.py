@@ -175,3 +175,60 @@ def test_every_operations_endpoint_has_a_matrix_row():
     from tests.security.test_authorization_matrix import API
 
     assert ours <= set(API)  # who may call each one is decided there, with state checks
+
+
+# --- terminate (issue 18, defect 5) -------------------------------------------------------------
+def _running_in_a_cluster(run: JobRun) -> JobRun:
+    from aktina.jobs.lifecycle import runs_claim
+    from aktina.jobs.processes import process_register
+
+    cluster = process_register(kind="cluster", cluster="c1", queues=["default"], boot="b1")
+    [claimed] = [
+        c
+        for c in runs_claim(queues=["default"], limit=100, holder_id=cluster.pk, worker="w")
+        if c.pk == run.pk
+    ]
+    return claimed
+
+
+def test_terminate_marks_a_running_run_and_the_guard_ends_it_cancelled_by_whom(ops):
+    from aktina.jobs.clock import db_now
+    from aktina.jobs.lifecycle import run_terminated
+
+    run = _running_in_a_cluster(NoopJob.dispatch(1))
+    queued = NoopJob.dispatch(2)
+    error = _error(ops.post(f"{RUNS}{queued.pk}/terminate/"), "run_not_changeable")
+    assert "only a run running in a cluster" in error["detail"]
+    assert JobRun.objects.get(pk=queued.pk).terminate_requested_by in ("", None)
+
+    response = ops.post(f"{RUNS}{run.pk}/terminate/")
+
+    assert response.status_code == 200, response.content
+    run.refresh_from_db()
+    who = ops.handler._force_user.get_username()
+    assert response.json()["terminate_requested_by"] == who
+    assert (run.status, run.terminate_requested_by) == (Status.RUNNING, who)
+    # What the holding cluster's guard does once it has stopped the worker:
+    assert run_terminated(run=run, now=db_now()) == Status.CANCELLED
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLED
+    assert f"Terminated by {who}" in run.last_error
+
+
+def test_clusters_lists_live_clusters_their_workers_and_held_runs(ops):
+    from aktina.jobs.processes import process_register, processes_heartbeat
+
+    run = _running_in_a_cluster(NoopJob.dispatch(1))
+    cluster = JobRun.objects.get(pk=run.pk).holder
+    process_register(kind="worker", cluster="c1", queues=["default"], boot="b1", pid=4242)
+    processes_heartbeat(cluster_id=cluster.pk, boot="b1", running=[run.pk])
+
+    response = ops.get("/api/jobs/clusters/")
+
+    assert response.status_code == 200, response.content
+    [c] = response.json()["live"]
+    assert (c["name"], c["pid"], c["queues"]) == ("c1", cluster.pid, ["default"])
+    assert [w["pid"] for w in c["workers"]] == [4242]
+    [held] = c["held_runs"]
+    assert (held["id"], held["job"], held["in_worker"]) == (run.pk, "NoopJob", True)
+    assert response.json()["lost"] == []

@@ -8,7 +8,7 @@ from django.utils import timezone
 from aktina.core import roles
 from aktina.jobs.console.models import MonitoredTag
 from aktina.jobs.console.tags import TagRefused, monitored_tags_overview, tag_monitor
-from aktina.jobs.models import JobRun
+from aktina.jobs.models import JobProcess, JobRun
 from tests.analytics.helpers import job_run
 from tests.factories import OrderFactory
 from tests.jobs.sample_jobs import TaggedJob
@@ -16,6 +16,9 @@ from tests.security.conftest import ROLES, people  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
+# queue_health(): queue stats, two series, job stats, incidents, pauses (as before) + the
+# process table and the runs its clusters hold (clusters panel) + due runs of unserved queues.
+LIVE_STATEMENTS = 21
 
 
 @pytest.fixture
@@ -119,3 +122,80 @@ def test_delayed_runs_do_not_count_as_finished(ops):
     from aktina.jobs.console.health import queue_health
 
     assert queue_health(now=timezone.now() + dt.timedelta(seconds=1))["last_hour"]["succeeded"] == 0
+
+
+# --- clusters panel and unserved queues (issue 18; the runtime's process table) ----------------
+def _cluster(name="c1", queues=("default",), pid=101, boot="b1"):
+    from aktina.jobs.processes import process_register
+
+    return process_register(kind="cluster", cluster=name, queues=list(queues), boot=boot, pid=pid)
+
+
+def test_the_clusters_panel_shows_clusters_workers_and_the_runs_in_their_hands(ops):
+    from aktina.jobs.lifecycle import runs_claim
+    from aktina.jobs.processes import process_register, processes_heartbeat
+    from tests.jobs.sample_jobs import NoopJob
+
+    cluster = _cluster(queues=("default", "analytics"))
+    process_register(kind="worker", cluster="c1", queues=["default"], boot="b1", pid=202)
+    run = NoopJob.dispatch(1)
+    runs_claim(queues=["default"], limit=1, holder_id=cluster.pk, worker="w")
+    processes_heartbeat(cluster_id=cluster.pk, boot="b1", running=[run.pk])
+    lost = _cluster(name="gone", pid=303, boot="b2")
+    JobProcess.objects.filter(pk=lost.pk).update(last_seen=timezone.now() - dt.timedelta(minutes=5))
+
+    live = ops.get("/dashboard/queues/", headers={"HX-Request": "true"}).content.decode()
+
+    assert 'id="clusters"' in live
+    assert 'id="cluster-c1-101"' in live
+    assert "default, analytics" in live
+    assert 'id="worker-202"' in live
+    assert f'id="held-{run.pk}"' in live
+    assert "NoopJob" in live
+    assert 'id="lost-gone-303"' in live  # stale heartbeat, not yet rescued
+
+
+def test_the_live_part_reads_a_fixed_number_of_statements(django_assert_num_queries, settings):
+    from aktina.jobs.console.health import queue_health
+
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    for size in (1, 5):
+        for i in range(size):
+            _cluster(name=f"c{size}-{i}", pid=1000 * size + i, boot=f"b{size}-{i}")
+            job_run(queue="urgent", status=Status.QUEUED, ago=10)
+            job_run(queue="default", status=Status.FAILED, ago=100)
+        with django_assert_num_queries(LIVE_STATEMENTS):
+            health = queue_health()
+        assert len(health["clusters"]["live"]) == JobProcess.objects.count()
+        assert [u["queue"] for u in health["unserved"]] == ["urgent"]
+
+
+def test_an_unserved_queue_with_due_runs_is_named_with_its_runs(ops, settings):
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    _cluster(queues=[q for q in settings.JOBS_QUEUES if q != "urgent"])
+    job_run(queue="urgent", status=Status.QUEUED, ago=30)
+    job_run(queue="urgent", status=Status.QUEUED, ago=20)
+
+    live = ops.get("/dashboard/queues/", headers={"HX-Request": "true"}).content.decode()
+
+    assert 'id="unserved-urgent"' in live
+    assert "2 due run(s)" in live
+    assert 'id="unserved-default"' not in live
+    _cluster(name="urgent", queues=["urgent"], pid=999, boot="bu")
+    live = ops.get("/dashboard/queues/", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="unserved-urgent"' not in live
+
+
+def test_jobs_stats_flags_an_unserved_queue(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _cluster(queues=[q for q in settings.JOBS_QUEUES if q != "urgent"])
+    job_run(queue="urgent", status=Status.QUEUED, ago=30)
+    out = StringIO()
+    call_command("jobs", "stats", stdout=out)
+    text = out.getvalue()
+    assert "UNSERVED" in text
+    assert "urgent" in text
+    assert text.count("UNSERVED") == 1

@@ -17,7 +17,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "job", "job_name", "task_function", "queue", "status", "priority", "attempts",
             "tries", "created_at", "available_at", "started_at", "finished_at", "worker",
-            "last_error", "retry_of",
+            "last_error", "retry_of", "terminate_requested_by",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -79,3 +79,44 @@ class QueueSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["queue"].choices = [(q, q) for q in settings.JOBS_QUEUES]
+
+
+class ProcessSerializer(serializers.Serializer):
+    name = serializers.CharField(source="cluster")
+    kind = serializers.CharField()
+    host = serializers.CharField()
+    pid = serializers.IntegerField()
+    queues = serializers.ListField(child=serializers.CharField())
+    started = serializers.DateTimeField(source="started_at")
+    last_seen = serializers.DateTimeField()
+
+
+class HeldRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="run.pk")
+    job = serializers.CharField(source="label")
+    in_worker = serializers.BooleanField(
+        help_text="In a worker's hands at the cluster's last heartbeat (else claimed, waiting)."
+    )
+    seconds = serializers.FloatField(allow_null=True, help_text="Since it was claimed.")
+    terminate_requested_by = serializers.CharField(source="run.terminate_requested_by")
+
+
+class LiveClusterSerializer(serializers.Serializer):
+    def to_representation(self, instance):
+        return {
+            **ProcessSerializer(instance["process"]).data,
+            "workers": ProcessSerializer(instance["workers"], many=True).data,
+            "held_runs": HeldRunSerializer(instance["held"], many=True).data,
+        }
+
+
+class ClustersSerializer(serializers.Serializer):
+    live = LiveClusterSerializer(many=True)
+    lost = ProcessSerializer(
+        many=True,
+        help_text="Heartbeat stale within the last hour and not yet rescued (the table keeps "
+        "no history: a rescued process's row is deleted).",
+    )
+    served = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Per queue: live clusters serving it."
+    )

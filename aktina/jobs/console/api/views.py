@@ -1,8 +1,8 @@
 """The operations API: the console's reads and actions as JSON, with the pages' permissions
 (`jobs.view_jobrun` to read, `jobs.operate_jobs` to act).
 
-Terminate (stop a running run) and the clusters list belong here too; they need the runtime's
-`run_terminate` and `clusters_alive()`: see docs/console.md for where they slot in.
+Terminate asks the cluster holding a running run to stop it (`run_terminate`); the clusters
+list is the process table's live rows (`console.health.clusters_panel`).
 """
 
 from django.conf import settings
@@ -22,8 +22,14 @@ from rest_framework.views import APIView
 
 from aktina.core.api import Conflict, HasPerm, client_error_response
 from aktina.jobs.console.api.filters import RunFilter
-from aktina.jobs.console.api.serializers import QueueSerializer, RunDetailSerializer, RunSerializer
-from aktina.jobs.lifecycle import RunNotChangeable, run_cancel
+from aktina.jobs.console.api.serializers import (
+    ClustersSerializer,
+    QueueSerializer,
+    RunDetailSerializer,
+    RunSerializer,
+)
+from aktina.jobs.console.health import clusters_panel
+from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_terminate
 from aktina.jobs.models import JobRun
 from aktina.jobs.pausing import queue_pause, queue_pauses, queue_resume
 from aktina.jobs.retrying import run_retry
@@ -93,6 +99,18 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         status): see the run page's cancel confirmation for the run's subjects."""
         return self._act(request, run_cancel)
 
+    @extend_schema(
+        request=None,
+        responses={200: RunSerializer, 403: ErrorResponse403Serializer, 409: NOT_CHANGEABLE},
+    )
+    @action(detail=True, methods=["post"])
+    def terminate(self, request, pk=None):
+        """Stop a running run: the cluster holding it kills the worker running it within a
+        guard cycle and ends the run `cancelled`, recording who asked. The run is returned as
+        it is now (still running, with `terminate_requested_by` set)."""
+        by = request.user.get_username()
+        return self._act(request, lambda run: run_terminate(run=run, by=by))
+
 
 def _queue_rows() -> list[dict]:
     paused = queue_pauses()
@@ -159,3 +177,13 @@ class QueueResumeView(QueueActionView):
     def post(self, request, queue: str):
         """Resume a paused queue (a queue that was not paused stays as it is)."""
         return super().post(request, queue)
+
+
+class ClusterListView(APIView):
+    permission_classes = [permissions.IsAuthenticated, HasPerm.of(VIEW)]
+
+    @extend_schema(responses={200: ClustersSerializer})
+    def get(self, request):
+        """Live clusters (heartbeat fresh) with their workers and the runs they hold, processes
+        lost lately (not yet rescued), and how many live clusters serve each queue."""
+        return Response(ClustersSerializer(clusters_panel()).data)

@@ -19,7 +19,8 @@ from aktina.core.commands import (
 from aktina.jobs.lifecycle import RunNotChangeable, run_cancel, run_terminate
 from aktina.jobs.models import JobRun
 from aktina.jobs.pausing import queue_pause, queue_resume
-from aktina.jobs.processes import clusters_alive
+from aktina.jobs.processes import clusters_alive, queues_served_alive
+from aktina.jobs.queues import cluster_for
 from aktina.jobs.retrying import run_retry, runs_retry_matching
 from aktina.jobs.selectors import queue_stats
 from aktina.jobs.tagging import runs_tagged
@@ -211,8 +212,18 @@ class Command(OneLineErrorsCommand):
             "run_p50_ms",
             "run_p95_ms",
         ]
-        rows = [["—" if row[c] is None else str(row[c]) for c in cols] for row in queue_stats()]
+        stats = queue_stats()
+        rows = [["—" if row[c] is None else str(row[c]) for c in cols] for row in stats]
         self._table(cols, rows)
+        # A queue with due runs and no live cluster serving it: nothing will run them.
+        served = queues_served_alive()
+        for row in stats:
+            if row["pending"] and not served.get(row["queue"]):
+                self.stdout.write(
+                    f"UNSERVED: queue {row['queue']} has {row['pending']} due run(s) and no live "
+                    f"cluster serves it; start one: manage.py qcluster --name "
+                    f"{cluster_for(row['queue'])}"
+                )
 
     def _run(self, run_id: int) -> JobRun:
         try:
