@@ -27,21 +27,27 @@ def queue_wait_threshold(queue: str) -> int:
 
 def queue_wait_alerts_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
     """Open an incident (and notify operations once) for each queue whose oldest waiting run
-    has waited longer than its threshold; close the incident once the wait is back under it.
+    has waited longer than its threshold, or that has due runs and no live cluster serving it
+    (at once: nothing will ever run them); close the incident once the wait is back under the
+    threshold and the queue is served again.
     """
     from aktina.core.roles import OPERATIONS
+    from aktina.jobs.processes import queues_served_alive
+    from aktina.jobs.queues import cluster_for
     from aktina.notifications.services import notification_send_to_role
 
     now = now or timezone.now()
     opened, closed = [], []
     open_incidents = {i.queue: i for i in QueueWaitIncident.objects.filter(ended_at__isnull=True)}
+    served = queues_served_alive()
     for stats in queue_stats(now=now):
         queue = stats["queue"]
         oldest = stats["oldest_waiting_at"]
         wait = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         threshold = queue_wait_threshold(queue)
         incident = open_incidents.get(queue)
-        if wait >= threshold:
+        unserved = bool(stats["pending"]) and not served.get(queue)
+        if wait >= threshold or unserved:
             if incident is not None:
                 if wait > incident.peak_wait_seconds:
                     QueueWaitIncident.objects.filter(pk=incident.pk).update(peak_wait_seconds=wait)
@@ -50,17 +56,28 @@ def queue_wait_alerts_check(*, now: dt.datetime | None = None) -> dict[str, list
                 with transaction.atomic():
                     incident = QueueWaitIncident.objects.create(
                         queue=queue, threshold_seconds=threshold, started_at=now,
-                        peak_wait_seconds=wait,
+                        peak_wait_seconds=wait, unserved=unserved,
                     )  # fmt: skip
-                    notification_send_to_role(
-                        role=OPERATIONS,
-                        kind="queue_wait",
-                        subject=f"Queue {queue!r}: jobs waiting {wait / 60:.1f} min",
-                        body=(
+                    if unserved:
+                        subject = f"Queue {queue!r} is not served: {stats['pending']} due run(s)"
+                        body = (
+                            f"Queue {queue!r} has {stats['pending']} due run(s) (the oldest "
+                            f"waiting {wait:.0f} s) and no live cluster serves it. Start one: "
+                            f"manage.py qcluster --name {cluster_for(queue)}. "
+                            "See /dashboard/queues/."
+                        )
+                    else:
+                        subject = f"Queue {queue!r}: jobs waiting {wait / 60:.1f} min"
+                        body = (
                             f"The oldest waiting run of queue {queue!r} has waited {wait:.0f} s "
                             f"(threshold {threshold} s, {stats['pending']} pending). "
                             "See /dashboard/queues/."
-                        ),
+                        )
+                    notification_send_to_role(
+                        role=OPERATIONS,
+                        kind="queue_wait",
+                        subject=subject,
+                        body=body,
                         dedupe_key=f"queue-wait:{queue}:{incident.pk}",
                     )
             except IntegrityError:

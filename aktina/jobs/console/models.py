@@ -8,13 +8,16 @@ from django.db.models import Q
 
 
 class QueueWaitIncident(models.Model):
-    """A period during which a queue's oldest waiting run waited longer than its threshold."""
+    """A period during which a queue's oldest waiting run waited longer than its threshold, or
+    (`unserved`) the queue had due runs and no live cluster serving it."""
 
     queue = models.CharField(max_length=64)
     threshold_seconds = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     peak_wait_seconds = models.FloatField(default=0)
+    # Opened because no live cluster served the queue (its due runs would never start).
+    unserved = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at"]

@@ -18,6 +18,19 @@ from tests.analytics.helpers import job_run
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def served(settings):
+    """A live cluster serving every queue but `urgent` (dedicated): waits alone decide, except
+    in the unserved-queue tests."""
+    from aktina.jobs.processes import process_register
+
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    return process_register(
+        kind="cluster", cluster="default", queues=[q for q in settings.JOBS_QUEUES if q != "urgent"],
+        boot="b-served",
+    )  # fmt: skip
+
+
 def test_wait_over_threshold_notifies_operations_once_per_incident(make_user, settings):
     settings.QUEUE_WAIT_ALERT_SECONDS = 300
     operator = make_user(roles.OPERATIONS)
@@ -75,3 +88,22 @@ def test_the_schedule_of_the_alerts_former_home_is_removed():
     )
     schedules_ensure()
     assert not Schedule.objects.filter(func__startswith="analytics.").exists()
+
+
+def test_an_unserved_queue_with_due_runs_opens_an_incident_at_once(make_user, settings):
+    from aktina.jobs.processes import process_register
+
+    settings.QUEUE_WAIT_ALERT_SECONDS = 300
+    operator = make_user(roles.OPERATIONS)
+    job_run(queue="urgent", status=JobRun.Status.QUEUED, ago=5)  # a short wait, but nobody serves
+
+    assert queue_wait_alerts_check()["opened"] == ["urgent"]
+    incident = QueueWaitIncident.objects.get(ended_at__isnull=True)
+    assert (incident.queue, incident.unserved) == ("urgent", True)
+    [note] = Notification.objects.filter(recipient=operator, kind="queue_wait")
+    assert "not served" in note.subject
+    assert "qcluster --name urgent" in note.body
+    assert queue_wait_alerts_check()["opened"] == []  # same incident
+
+    process_register(kind="cluster", cluster="urgent", queues=["urgent"], boot="b-urgent")
+    assert queue_wait_alerts_check()["closed"] == ["urgent"]

@@ -5,7 +5,7 @@ changelists fit 1 400 px. Screenshots land in build/screenshots/ (docs/screensho
 import pytest
 from django.utils import timezone
 
-from aktina.jobs.models import JobRun
+from aktina.jobs.models import JobProcess, JobRun
 from orders.jobs import GenerateShippingLabelJob
 from orders.models import Order
 from tests.analytics.helpers import job_run
@@ -52,14 +52,53 @@ def test_the_queue_page_refreshes_a_number_without_a_reload(logged_in, live_serv
     for _ in range(4):
         job_run(queue="default", ago=120)
     job_run(queue="order-processing", status=JobRun.Status.FAILED, ago=300)
+    cluster = _cluster_with_workers(name="default", queues=["default", "order-processing"])
+    running = job_run(queue="default", status=JobRun.Status.RUNNING, ago=40)
+    JobRun.objects.filter(pk=running.pk).update(holder=cluster, started_at=running.available_at)
+    JobProcess.objects.filter(pk=cluster.pk).update(running=[running.pk])
     browser.get(f"{live_server.url}/dashboard/queues/")
     assert wait_for(browser, "#last-hour-succeeded").text == "4"
+    wait_for(browser, f"#held-{running.pk}")
     browser.execute_script("window.__notReloaded = true;")
     browser.save_screenshot(str(SCREENSHOTS / "console-queues.png"))
 
     for _ in range(3):
         job_run(queue="default", ago=30)
     wait_for(browser, "#last-hour-succeeded", text="7")
+    assert browser.execute_script("return window.__notReloaded === true;")
+
+
+def _cluster_with_workers(*, name: str, queues: list[str], workers: int = 2):
+    from aktina.jobs.processes import process_register
+
+    cluster = process_register(kind="cluster", cluster=name, queues=queues, boot=f"boot-{name}")
+    for i in range(workers):
+        process_register(
+            kind="worker", cluster=name, queues=queues, boot=f"boot-{name}", pid=cluster.pid + 1 + i
+        )
+    return cluster
+
+
+def test_an_unserved_queue_warns_until_a_cluster_serves_it(logged_in, live_server, settings):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = logged_in
+    settings.JOBS_DEDICATED_QUEUES = ["urgent"]
+    _cluster_with_workers(name="default", queues=[q for q in settings.JOBS_QUEUES if q != "urgent"])
+    job_run(queue="urgent", status=JobRun.Status.QUEUED, ago=90)
+    browser.get(f"{live_server.url}/dashboard/queues/")
+    warning = wait_for(browser, "#unserved-urgent").text
+    assert "1 due run(s)" in warning
+    assert "qcluster --name urgent" in warning
+    browser.execute_script("window.__notReloaded = true;")
+
+    _cluster_with_workers(name="urgent", queues=["urgent"], workers=1)
+    WebDriverWait(browser, 20).until(
+        ec.invisibility_of_element_located((By.CSS_SELECTOR, "#unserved-urgent"))
+    )
+    wait_for(browser, "#clusters", text="urgent")
     assert browser.execute_script("return window.__notReloaded === true;")
 
 
