@@ -378,9 +378,7 @@ class JobRunAdmin(OperationsOnly, admin.ModelAdmin):
         return [
             path("<int:pk>/cancel/", view(self.cancel_view), name="jobs_jobrun_cancel"),
             path("<int:pk>/retry/", view(self.retry_view), name="jobs_jobrun_retry"),
-            path(
-                "<int:pk>/terminate/", view(self.terminate_view), name="jobs_jobrun_terminate"
-            ),
+            path("<int:pk>/terminate/", view(self.terminate_view), name="jobs_jobrun_terminate"),
             *super().get_urls(),
         ]
 

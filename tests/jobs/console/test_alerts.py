@@ -25,10 +25,8 @@ def served(settings):
     from aktina.jobs.processes import process_register
 
     settings.JOBS_DEDICATED_QUEUES = ["urgent"]
-    return process_register(
-        kind="cluster", cluster="default", queues=[q for q in settings.JOBS_QUEUES if q != "urgent"],
-        boot="b-served",
-    )  # fmt: skip
+    queues = [q for q in settings.JOBS_QUEUES if q != "urgent"]
+    return process_register(kind="cluster", cluster="default", queues=queues, boot="b-served")
 
 
 def test_wait_over_threshold_notifies_operations_once_per_incident(make_user, settings):
