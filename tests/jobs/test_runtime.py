@@ -446,3 +446,34 @@ def test_ctrl_c_to_make_runs_group_ends_it_cleanly_within_10_s(live_cluster, tmp
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_the_api_lists_a_live_cluster_and_terminates_its_run(live_cluster, tmp_path, make_user):
+    """The console's side against a real cluster: GET /api/jobs/clusters/ shows the run in a
+    worker's hands; POST .../terminate/ marks it and the cluster ends it cancelled, by whom."""
+    from rest_framework.test import APIClient
+
+    from aktina.core import roles
+
+    operator = make_user(roles.OPERATIONS)
+    api = APIClient()
+    api.force_authenticate(operator)
+    live_cluster(**FAST)
+    run = SleeperJob.dispatch(str(tmp_path))
+    wait_until(lambda: marks_of(tmp_path, "sleeper"), timeout=60, message="the run to start")
+
+    def in_worker():
+        clusters = api.get("/api/jobs/clusters/").json()["live"]
+        return any(h["id"] == run.pk and h["in_worker"] for c in clusters for h in c["held_runs"])
+
+    wait_until(in_worker, timeout=15, message="the clusters list to show the run in a worker")
+    response = api.post(f"/api/jobs/runs/{run.pk}/terminate/")
+    assert response.status_code == 200, response.content
+    assert response.json()["terminate_requested_by"] == operator.get_username()
+    wait_until(lambda: _ended(run), timeout=15, message="the run to be terminated")
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLED
+    assert f"Terminated by {operator.get_username()}" in run.last_error
+    assert api.post(f"/api/jobs/runs/{run.pk}/terminate/").status_code == 409
