@@ -404,8 +404,6 @@ JOBS_DEFAULT_CLUSTER = "aktina"
 JOBS_SWEEP_SECONDS = env.int("JOBS_SWEEP_SECONDS", default=5)
 # Must exceed django-q2's kill margin after a timeout (3.5 s); qcluster refuses to start if not.
 JOBS_LEASE_GRACE_SECONDS = env.int("JOBS_LEASE_GRACE_SECONDS", default=30)
-# A run handed to a cluster and not claimed within this time is due again (its cluster died).
-JOBS_REDELIVER_SECONDS = env.float("JOBS_REDELIVER_SECONDS", default=60)
 # Extra modules whose Job classes workers must know (the apps' jobs.py are found on their own).
 JOBS_IMPORT = env.list("JOBS_IMPORT", default=[])
 JOBS_RETENTION = timedelta(days=env.int("JOBS_RETENTION_DAYS", default=7))

@@ -4,6 +4,10 @@
 set -uo pipefail
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
+# Links in e-mails and notifications point at this server unless the operator set SITE_URL.
+if [ -z "${SITE_URL:-}" ] && ! grep -qs '^SITE_URL=' .env; then
+  export SITE_URL="http://127.0.0.1:$PORT"
+fi
 
 # Fail before starting the cluster: runserver only finds out after it has started.
 # SO_REUSEADDR as runserver sets it: only a listening socket makes the port "in use".
